@@ -31,7 +31,7 @@ DEFAULT_REGISTRY = "/var/lib/sharedhost/ports.json"
 
 def run_allocation(registry_path, users, port_range, reserved=None, quarantine_seconds=86400,
                    authoritative=False, skip_listening=True, lock_timeout=60.0,
-                   check_mode=False, now=None, busy_ports=None):
+                   check_mode=False, now=None, busy_ports=None, want_diff=True):
     """Allocate for all users of this host in one locked transaction.
 
     Returns a dict ready to be the module's result (without ``diff``, which
@@ -57,10 +57,14 @@ def run_allocation(registry_path, users, port_range, reserved=None, quarantine_s
         # A fresh host with nothing to allocate still gets its (empty) registry,
         # so later runs and the audit know this host is managed.
         changed = result.changed or not existed
-        before_text = port_registry.dumps(before) if existed else ""
-        after_text = port_registry.dumps(result.registry)
+        # Serialising a 10,000-user registry costs real time: only when it is used.
+        after_text = port_registry.dumps(result.registry) if (changed and not check_mode) or want_diff else None
         if changed and not check_mode:
             port_registry.write_atomic(registry_path, after_text)
+        diff = None
+        if want_diff:
+            diff = {"before": port_registry.dumps(before) if existed else "", "after": after_text,
+                    "before_header": registry_path, "after_header": registry_path}
 
     return {
         "changed": changed,
@@ -71,6 +75,5 @@ def run_allocation(registry_path, users, port_range, reserved=None, quarantine_s
         "free_ports": result.free,
         "registry": registry_path,
         "warnings": result.warnings,
-        "_diff": {"before": before_text, "after": after_text,
-                  "before_header": registry_path, "after_header": registry_path},
+        "_diff": diff,
     }
