@@ -1,0 +1,69 @@
+"""Each vhost reaches its owner's backend, which runs under the owner's UID on its allocated port."""
+
+from conftest import http, listeners, registry
+
+
+def test_every_vhost_reaches_its_owners_content(host, users):
+    for user in users:
+        for vhost in user["vhosts"] + [v.upper() for v in user["vhosts"]]:
+            status, body = http(host, vhost)
+            assert status == "200", (vhost, status, body)
+            if user.get("modperl"):
+                assert "Hello from the mod_perl handler of %s " % user["name"] in body
+            else:
+                assert "dedicated %s backend of %s" % (user.get("backend", "apache"), user["name"]) in body
+
+
+def test_unknown_host_gets_404_and_never_a_users_site(host, users):
+    status, body = http(host, "nobody.example.test")
+    assert status == "404" and "No site is configured" in body
+    status, _body = http(host, "127.0.0.1")
+    assert status == "404"
+
+
+def test_proxy_headers_reach_the_backend(host):
+    # carol's python http.server logs request headers nowhere, so ask alice's Apache
+    # access log for the forwarded client address after one request.
+    http(host, "alice.example.test", "/?proxy-header-check")
+    log = host.file("/var/log/sharedhost/alice/access.log").content_string
+    line = [entry for entry in log.splitlines() if "proxy-header-check" in entry][-1]
+    assert line.startswith("127.0.0.1 ")  # %{X-Forwarded-For}i of a request from 127.0.0.1
+
+
+def test_listeners_match_the_allocations(host, users):
+    ports = dict((name, entry["ports"]) for name, entry in registry(host)["users"].items())
+    owners = listeners(host)
+    for user in users:
+        uid = host.user(user["name"]).uid
+        for port in ports[user["name"]]:
+            assert owners.get(port) == uid, (user["name"], port, owners.get(port))
+    # The map routes each vhost to the user's first port.
+    routes = host.file("/etc/apache2/sharedhost/vhosts.map").content_string
+    for user in users:
+        for vhost in user["vhosts"]:
+            assert "%s 127.0.0.1:%d" % (vhost, ports[user["name"]][0]) in routes
+
+
+def test_backend_processes_run_as_their_owner_never_root(host, users):
+    for user in users:
+        unit = "sharedhost-backend@%s.service" % user["name"]
+        assert host.service(unit).is_enabled and host.service(unit).is_running
+        pids = host.run("systemctl show -p ControlGroup --value %s", unit).stdout.strip()
+        procs = host.run("cat /sys/fs/cgroup%s/cgroup.procs 2>/dev/null || "
+                         "cat /sys/fs/cgroup/systemd%s/cgroup.procs", pids, pids).stdout.split()
+        assert procs, unit
+        for pid in procs:
+            owner = host.run("ps -o user= -p %s", pid).stdout.strip()
+            if owner:  # the process may have exited meanwhile
+                assert owner == user["name"], (unit, pid, owner)
+
+
+def test_admin_config_is_root_owned_and_user_include_is_the_users(host, users):
+    for user in users:
+        if user.get("backend", "apache") != "apache":
+            continue
+        main = host.file("/etc/sharedhost/backends/%s/httpd.conf" % user["name"])
+        assert main.user == "root" and main.mode == 0o644
+        include = host.file("/home/%s/sharedhost/apache.conf" % user["name"])
+        assert include.user == user["name"]
+        assert 'IncludeOptional "/home/%s/sharedhost/apache.conf"' % user["name"] in main.content_string

@@ -1,0 +1,43 @@
+"""Lifecycle through the playbook: a vhost conflict changes nothing; removing a user unroutes and
+stops only them and keeps their files; adding them back is a zero-change re-run away."""
+import copy
+
+from conftest import http, registry, run_site
+
+
+def test_vhost_conflict_fails_before_any_change(host, users):
+    before_registry = host.file("/var/lib/sharedhost/ports.json").content_string
+    before_map = host.file("/etc/apache2/sharedhost/vhosts.map").content_string
+    conflicting = copy.deepcopy(users) + [{"name": "mallory", "vhosts": ["Alice.Example.Test"]}]
+    output = run_site(host, conflicting, expect_failure=True)
+    assert "vhost 'alice.example.test' is claimed by both alice and mallory" in output
+    assert host.file("/var/lib/sharedhost/ports.json").content_string == before_registry
+    assert host.file("/etc/apache2/sharedhost/vhosts.map").content_string == before_map
+    assert not host.user("mallory").exists
+
+
+def test_removing_a_user_unroutes_and_stops_only_them(host, users):
+    carol_port = registry(host)["users"]["carol"]["ports"][0]
+    removed = copy.deepcopy(users)
+    [u for u in removed if u["name"] == "carol"][0]["state"] = "absent"
+    run_site(host, removed)
+    unit = host.service("sharedhost-backend@carol.service")
+    assert not unit.is_running and not unit.is_enabled
+    assert http(host, "carol.example.test")[0] == "404"
+    doc = registry(host)
+    assert "carol" not in doc["users"]
+    assert [q["port"] for q in doc["quarantine"] if q["user"] == "carol"] == [carol_port]
+    assert host.file("/home/carol/public_html/index.html").exists  # files are never deleted
+    for user in users:
+        if user["name"] != "carol":
+            assert http(host, user["vhosts"][0])[0] == "200"
+
+
+def test_user_comes_back_on_the_same_port_and_rerun_changes_nothing(host, users):
+    carol_port = [q["port"] for q in registry(host)["quarantine"] if q["user"] == "carol"][0]
+    run_site(host, users)
+    assert registry(host)["users"]["carol"]["ports"] == [carol_port]
+    assert http(host, "carol.example.test")[0] == "200"
+    output = run_site(host, users)
+    recap = [line for line in output.splitlines() if "changed=" in line][-1]
+    assert "changed=0" in recap and "failed=0" in recap
