@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Generate docs/variables.md from every role's meta/argument_specs.yml.
 
     .venv/bin/python tools/variables_doc.py          # rewrite docs/variables.md

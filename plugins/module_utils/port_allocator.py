@@ -310,7 +310,7 @@ def plan(registry, users, port_range, reserved=None, now=0, busy_ports=frozenset
         if need > 0:
             unserved.append((name, need))
     if unserved:
-        still_free = sum(1 for _ in free_ports())
+        still_free = sum(1 for _port in free_ports())
         in_quarantine = sum(1 for p in quarantine if quarantined_for_others(p, None) and start <= p <= end)
         busy = sum(1 for p in busy_ports if usable(p))
         raise AllocationError([
@@ -345,7 +345,7 @@ def plan(registry, users, port_range, reserved=None, now=0, busy_ports=frozenset
         if user["port"] is not None and user["port"] in busy_ports and user["port"] in allocated.get(user["name"], []):
             warnings.append("user %r: pinned port %d already has a live listener on this host"
                             % (user["name"], user["port"]))
-    free = sum(1 for _ in free_ports())
+    free = sum(1 for _port in free_ports())
     return Plan(new_registry, changed,
                 dict((n, sorted(p)) for n, p in allocated.items()),
                 dict((n, sorted(p)) for n, p in released.items()),

@@ -31,7 +31,7 @@ description:
     reserved pinned ports, an exhausted range, a corrupt or unknown-version registry) fails with a message
     naming every offending entry, and nothing is written.
 author:
-  - sharedhost.hosting contributors
+  - sharedhost.hosting contributors (@sharedhost-hosting)
 options:
   users:
     description:
@@ -101,6 +101,7 @@ attributes:
     support: full
     description: Shows the registry document before and after.
   platform:
+    support: full
     platforms: posix
     description: Reads C(/proc/net/tcp) on Linux; elsewhere no live listener is seen.
 notes:
