@@ -19,7 +19,8 @@ IMAGE_REPO="localhost/sharedhost-test"
 # Per-container podman options (no global /etc/containers/containers.conf):
 # crun refuses this host's hybrid cgroup layout, and the host forbids raising
 # RLIMIT_NOFILE, so podman's default (raise nofile to the max) must be overridden.
-PODMAN_OPTS=(--runtime runc --ulimit nofile=20000:20000 --ulimit nproc=4096:4096)
+# No pids cap: hundreds of backends with ~20 threads each exceed podman's default of 2048.
+PODMAN_OPTS=(--runtime runc --ulimit nofile=20000:20000 --ulimit nproc=4096:4096 --pids-limit -1)
 
 # The collection is used straight from the work tree through a symlink farm.
 export ANSIBLE_COLLECTIONS_PATH="$BUILD/collections"

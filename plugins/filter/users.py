@@ -25,10 +25,26 @@ def vhost_map(users, ports, address="127.0.0.1"):
     return sorted(lines)
 
 
+def uid_map(getent_passwd, names):
+    """{name: uid} for the names that have an account in getent's passwd facts."""
+    return dict((name, int(getent_passwd[name][1])) for name in names if name in getent_passwd)
+
+
+def owner_pairs(ports, uids):
+    """nftables 'port . uid' elements for every allocated port whose owner has an account."""
+    pairs = []
+    for name in sorted(ports):
+        if name in uids:
+            pairs.extend((port, uids[name]) for port in ports[name])
+    return ["%d . %d" % pair for pair in sorted(pairs)]
+
+
 class FilterModule(object):
     def filters(self):
         return {
             "user_problems": user_problems,
             "normalize_users": normalize_users,
             "vhost_map": vhost_map,
+            "uid_map": uid_map,
+            "owner_pairs": owner_pairs,
         }

@@ -1,0 +1,107 @@
+"""Frontend overhead: requests/s of a 1 KiB static page through the frontend vs. directly to the backend.
+
+On one podman test host (Debian 13), converged with playbooks/site.yml and one
+Apache user, wrk runs inside the host against 127.0.0.1 (loopback only), with
+keep-alive, bounded in time: directly to the user's backend port, and through
+the frontend on port 80 with the Host header set. Then the same with 10,000
+vhosts in the frontend's map (the user gets 10,000 vhosts through the role).
+
+Targets (issue 3): through-frontend >= 85% of direct; with 10,000 vhosts at
+most 5% slower than with 10.
+
+Usage: .venv/bin/python bench/frontend_bench.py [--duration 10] [--connections 32] [--rounds 3] [--markdown]
+"""
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from converge_bench import ROOT, BIN, sh, start_host  # noqa: E402
+
+NAME = "sharedhost-bench-frontend"
+
+
+def converge(workdir, vhost_count):
+    vhosts = ["web.bench.test"] + ["v%05d.bench.test" % n for n in range(vhost_count - 1)]
+    inventory = os.path.join(workdir, "hosts.yml")
+    with open(inventory, "w") as handle:
+        json.dump({"sharedhost_servers": {"hosts": {NAME: {
+            "ansible_connection": "containers.podman.podman", "ansible_python_interpreter": "/usr/bin/python3",
+            "sharedhost_users": [{"name": "web", "vhosts": vhosts}]}}}}, handle)
+    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=os.path.join(ROOT, "build", "collections"))
+    proc = sh(os.path.join(BIN, "ansible-playbook"), "-i", inventory, os.path.join(ROOT, "playbooks", "site.yml"),
+              env=env, check=False)
+    if proc.returncode:
+        raise SystemExit("converge failed:\n%s\n%s" % (proc.stdout[-4000:], proc.stderr[-2000:]))
+    lines = sh("podman", "exec", NAME, "grep", "-c", "127.0.0.1:", "/etc/apache2/sharedhost/vhosts.map").stdout
+    assert int(lines) == vhost_count, lines
+
+
+def wrk(url, host_header, duration, connections):
+    out = sh("podman", "exec", NAME, "timeout", str(duration + 30), "wrk", "-t2", "-c%d" % connections,
+             "-d%ds" % duration, "--latency", "-H", "Host: %s" % host_header, url).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)", out)
+    p99_ms = float(p99.group(1)) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[p99.group(2)]
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    if errors:
+        raise SystemExit("%s answered %s errors" % (url, errors.group(1)))
+    return rps, p99_ms
+
+
+def measure(port, opts):
+    direct, front = [], []
+    for _round in range(opts.rounds):  # interleaved, so drift hits both alike
+        direct.append(wrk("http://127.0.0.1:%d/1k.html" % port, "web.bench.test", opts.duration, opts.connections))
+        front.append(wrk("http://127.0.0.1/1k.html", "web.bench.test", opts.duration, opts.connections))
+    return max(direct), max(front)
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--duration", type=int, default=10)
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--markdown", action="store_true")
+    opts = parser.parse_args()
+
+    start_host(NAME, "trixie")
+    results = {}
+    try:
+        with tempfile.TemporaryDirectory() as workdir:
+            converge(workdir, 10)
+            sh("podman", "exec", NAME, "sh", "-c", "apt-get install -y -qq wrk >/dev/null")
+            sh("podman", "exec", NAME, "runuser", "-u", "web", "--", "sh", "-c",
+               "head -c 1024 /dev/zero | tr '\\0' x > /home/web/public_html/1k.html")
+            port = json.loads(sh("podman", "exec", NAME, "cat", "/var/lib/sharedhost/ports.json").stdout)[
+                "users"]["web"]["ports"][0]
+            results[10] = measure(port, opts)
+            converge(workdir, 10000)
+            results[10000] = measure(port, opts)
+    finally:
+        sh("podman", "rm", "-f", "-t", "0", NAME, check=False)
+
+    rows = []
+    for count in (10, 10000):
+        (direct_rps, direct_p99), (front_rps, front_p99) = results[count]
+        rows.append((count, direct_rps, direct_p99, front_rps, front_p99, 100.0 * front_rps / direct_rps))
+    slowdown = 100.0 * (1 - results[10000][1][0] / results[10][1][0])
+    if opts.markdown:
+        print("| vhosts in map | direct req/s | direct p99 | frontend req/s | frontend p99 | frontend / direct |")
+        print("| --- | --- | --- | --- | --- | --- |")
+        for row in rows:
+            print("| %d | %.0f | %.2f ms | %.0f | %.2f ms | %.1f%% |" % row)
+        print("\nThrough the frontend, 10,000 vhosts vs. 10: %.1f%% slower (negative: faster)." % slowdown)
+    else:
+        for row in rows:
+            print("%5d vhosts: direct %.0f req/s (p99 %.2f ms), frontend %.0f req/s (p99 %.2f ms) = %.1f%%" % row)
+        print("10,000 vhosts vs 10 through the frontend: %.1f%% slower" % slowdown)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
