@@ -30,9 +30,8 @@ PODMAN = ["--runtime", "runc", "--ulimit", "nofile=20000:20000", "--ulimit", "np
 CGROUP2 = "umount -R /sys/fs/cgroup; mount -t cgroup2 none /sys/fs/cgroup && exec /sbin/init"
 
 
-def sh(*cmd, **kwargs):
-    kwargs.setdefault("check", True)
-    return subprocess.run(list(cmd), capture_output=True, text=True, **kwargs)
+def sh(*cmd, check=True, **kwargs):
+    return subprocess.run(list(cmd), capture_output=True, text=True, check=check, **kwargs)
 
 
 def start_host(name, release):
@@ -101,10 +100,10 @@ def main():
         finally:
             sh("podman", "rm", "-f", "-t", "0", name, check=False)
         rows.append((count, first, second, failing))
+        peak_mb = max(first["peak_kib"], second["peak_kib"]) / 1024.0
         print("users=%d first=%.1fs (%d tasks) no-op=%.1fs (%d tasks, changed=%d) failing vhosts=%d "
               "controller peak RSS=%.0f MB" % (count, first["seconds"], first["tasks"], second["seconds"],
-                                                second["tasks"], second["changed"], failing,
-                                                max(first["peak_kib"], second["peak_kib"]) / 1024.0),
+                                               second["tasks"], second["changed"], failing, peak_mb),
               file=sys.stderr)
 
     base_first, base_second = rows[0][1]["seconds"], rows[0][2]["seconds"]

@@ -1031,8 +1031,14 @@ def reconcile(files, check_mode=False, want_diff=False, max_children=MAX_CHILDRE
     """
     db = _UserDb()
     entries = validate_entries(files, db)
-    planned = (frozenset(e.path for e in entries if e.state == "directory"),
-               frozenset(e.path for e in entries if e.state == "absent"))
+    planned_dirs = frozenset(e.path for e in entries if e.state == "directory")
+    # A directory to remove counts as empty only if what it holds is removed by
+    # this task too and those removals can really happen: decide deepest first.
+    removable = set()
+    for entry in sorted((e for e in entries if e.state == "absent"), key=lambda e: -e.path.count("/")):
+        if probe(entry, planned_dirs, True, frozenset(removable))[0] == REMOVE:
+            removable.add(entry.path)
+    planned = (planned_dirs, frozenset(removable))
 
     pending = []
     for entry in entries:

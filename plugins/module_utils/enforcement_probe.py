@@ -118,7 +118,7 @@ def probe_socket_bind(allowed_port, denied_port, user=PROBE_USER, runner=subproc
             ["systemd-run", "--quiet", "--wait", "--pipe", "--collect", "--uid", user,
              "-p", "SocketBindAllow=tcp:%d" % allowed_port, "-p", "SocketBindDeny=any",
              sys.executable or "/usr/bin/python3", "-c", BIND_SNIPPET, str(port)],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True, timeout=60)
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True, timeout=60, check=False)
 
     try:
         allowed = attempt(allowed_port)

@@ -58,6 +58,7 @@ attributes:
     description: The probes change nothing on the host, so they run in check mode too.
   diff_mode:
     support: none
+    description: Nothing on the host is changed that a diff could show.
   platform:
     support: full
     platforms: posix

@@ -65,6 +65,7 @@ attributes:
     description: Reports what remediation would do without stopping or restarting anything.
   diff_mode:
     support: none
+    description: Remediation stops processes and restarts units; no file changes, so no diff.
   platform:
     support: full
     platforms: posix

@@ -15,3 +15,11 @@ if not os.path.exists(LINK):
     os.symlink(ROOT, LINK)
 if COLLECTIONS not in sys.path:
     sys.path.insert(0, COLLECTIONS)
+
+# CI runs the property tests with a fixed seed, so a red CI is reproducible and
+# never a coin toss; local runs keep exploring new examples.
+from hypothesis import settings as _hypothesis_settings  # noqa: E402
+
+_hypothesis_settings.register_profile("ci", derandomize=True, print_blob=True)
+if os.environ.get("CI"):
+    _hypothesis_settings.load_profile("ci")

@@ -43,4 +43,3 @@ def test_listen_on_another_users_port_is_refused_by_the_guard(host, users):
         host.run("systemctl reset-failed sharedhost-backend@alice.service")
         host.run("systemctl start sharedhost-backend@alice.service")
     wait_until(lambda: http(host, "alice.example.test")[0] == "200", timeout=30, message="alice to serve again")
-
