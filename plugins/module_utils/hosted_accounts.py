@@ -21,7 +21,12 @@ import pwd
 import re
 import stat
 
-USER_NAME_RE = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
+from ansible_collections.sharedhost.hosting.plugins.module_utils.input_checks import (
+    ProblemsError,
+    as_int as _as_int,
+    named_entries,
+)
+
 DEFAULT_SHELL = "/bin/bash"
 DEFAULT_HOME_MODE = "0750"
 DEFAULT_MIN_UID = 1000
@@ -32,23 +37,8 @@ RESERVED_UIDS = frozenset([65534, 65535, 4294967294, 4294967295])
 MAX_UID = 4294967293
 
 
-class AccountError(Exception):
+class AccountError(ProblemsError):
     """The request is refused; ``problems`` lists every reason. Nothing was changed."""
-
-    def __init__(self, problems):
-        self.problems = list(problems)
-        super(AccountError, self).__init__("; ".join(self.problems))
-
-
-def _as_int(value):
-    """Accept ints and digit strings (Jinja often renders numbers as text)."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str) and re.match(r"^\s*\d+\s*$", value):
-        return int(value)
-    return None
 
 
 def parse_home_mode(value):
@@ -87,22 +77,8 @@ def parse_users(users):
         return [], ["users must be a list, got %s" % type(users).__name__]
     problems = []
     parsed = []
-    first_index = {}
-    for index, entry in enumerate(users):
-        where = "users[%d]" % index
-        if not isinstance(entry, dict):
-            problems.append("%s: expected a mapping with at least 'name', got %r" % (where, entry))
-            continue
-        name = entry.get("name")
-        if not isinstance(name, str) or not USER_NAME_RE.match(name):
-            problems.append("%s: invalid user name %r (POSIX: lowercase letter or '_' first, then "
-                            "lowercase letters, digits, '_' or '-', at most 32 characters)" % (where, name))
-            continue
-        where = "%s (%s)" % (where, name)
-        if name in first_index:
-            problems.append("%s: duplicate entry for user %r (first at users[%d])" % (where, name, first_index[name]))
-            continue
-        first_index[name] = index
+    for index, where, entry in named_entries(users, problems):
+        name = entry["name"]
 
         state = entry.get("state", "present")
         if state not in STATES:

@@ -22,6 +22,11 @@ __metaclass__ = type
 
 import re
 
+from ansible_collections.sharedhost.hosting.plugins.module_utils.input_checks import (
+    ProblemsError,
+    as_int as _as_int,
+    named_entries,
+)
 from ansible_collections.sharedhost.hosting.plugins.module_utils.port_registry import (
     REGISTRY_FORMAT,
     REGISTRY_VERSION,
@@ -29,29 +34,11 @@ from ansible_collections.sharedhost.hosting.plugins.module_utils.port_registry i
 
 USER_PORT_MIN = 1025
 USER_PORT_MAX = 65535
-# POSIX portable user names as Debian's useradd accepts them, without the
-# trailing '$' of machine accounts: a hosted site is never a machine account.
-USER_NAME_RE = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
 STATES = ("present", "absent")
 
 
-class AllocationError(Exception):
+class AllocationError(ProblemsError):
     """The request cannot be satisfied; ``problems`` lists every reason."""
-
-    def __init__(self, problems):
-        self.problems = list(problems)
-        super(AllocationError, self).__init__("; ".join(self.problems))
-
-
-def _as_int(value):
-    """Accept ints and digit strings (Jinja often renders numbers as text)."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str) and re.match(r"^\s*\d+\s*$", value):
-        return int(value)
-    return None
 
 
 def parse_range(port_range):
@@ -106,23 +93,8 @@ def parse_users(users, start, end, reserved):
         raise AllocationError(["users must be a list, got %s" % type(users).__name__])
     problems = []
     parsed = []
-    first_index = {}
-    for index, entry in enumerate(users):
-        where = "users[%d]" % index
-        if not isinstance(entry, dict):
-            problems.append("%s: expected a mapping with at least 'name', got %r" % (where, entry))
-            continue
-        name = entry.get("name")
-        if not isinstance(name, str) or not USER_NAME_RE.match(name):
-            problems.append("%s: invalid user name %r (POSIX: lowercase letter or '_' first, then "
-                            "lowercase letters, digits, '_' or '-', at most 32 characters)" % (where, name))
-            continue
-        where = "%s (%s)" % (where, name)
-        if name in first_index:
-            problems.append("%s: duplicate entry for user %r (first at users[%d])"
-                            % (where, name, first_index[name]))
-            continue
-        first_index[name] = index
+    for _index, where, entry in named_entries(users, problems):
+        name = entry["name"]
 
         if "ports" in entry and "count" in entry:
             problems.append("%s: give the number of ports as 'ports' or 'count', not both" % where)

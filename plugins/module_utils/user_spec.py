@@ -14,7 +14,7 @@ __metaclass__ = type
 
 import re
 
-from ansible_collections.sharedhost.hosting.plugins.module_utils.port_allocator import USER_NAME_RE
+from ansible_collections.sharedhost.hosting.plugins.module_utils.input_checks import named_entries
 
 BACKEND_KINDS = ("apache", "command")
 STATES = ("present", "absent")
@@ -58,24 +58,9 @@ def user_problems(users):
     if not isinstance(users, list):
         return ["sharedhost_users must be a list, got %s" % type(users).__name__]
     problems = []
-    seen_users = {}
     vhost_owner = {}
-    for index, entry in enumerate(users):
-        where = "sharedhost_users[%d]" % index
-        if not isinstance(entry, dict):
-            problems.append("%s: expected a mapping with at least 'name', got %r" % (where, entry))
-            continue
-        name = entry.get("name")
-        if not isinstance(name, str) or not USER_NAME_RE.match(name):
-            problems.append("%s: invalid user name %r (POSIX: lowercase letter or '_' first, then lowercase "
-                            "letters, digits, '_' or '-', at most 32 characters)" % (where, name))
-            continue
-        where = "%s (%s)" % (where, name)
-        if name in seen_users:
-            problems.append("%s: user %r is listed twice (first at sharedhost_users[%d])"
-                            % (where, name, seen_users[name]))
-            continue
-        seen_users[name] = index
+    for _index, where, entry in named_entries(users, problems, "sharedhost_users"):
+        name = entry["name"]
         for key in sorted(set(entry) - KNOWN_KEYS):
             problems.append("%s: unknown key %r (known: %s)" % (where, key, ", ".join(sorted(KNOWN_KEYS))))
         state = entry.get("state", "present")

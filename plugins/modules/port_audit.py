@@ -188,6 +188,7 @@ def remediate(module, result):
         unit = params["unit_template"].format(user=owner)
         actions.append("restarted %s" % unit)
         if not module.check_mode:
+            module.run_command(["systemctl", "reset-failed", unit])  # its start limit is spent after the squatter won
             rc, _out, err = module.run_command(["systemctl", "restart", unit])
             if rc != 0:
                 actions.append("restart of %s failed: %s" % (unit, err.strip()))

@@ -79,7 +79,7 @@ def restart_container(host):
                message="systemd to boot in %s" % container(host))
 
 
-def run_site(host, users_override, expect_failure=False):
+def run_site(host, users_override, expect_failure=False, extra_args=()):
     """Run playbooks/site.yml on this host only, with sharedhost_users replaced."""
     inventory = os.environ["MOLECULE_INVENTORY_FILE"]
     extra = os.path.join(os.environ.get("MOLECULE_EPHEMERAL_DIRECTORY", "/tmp"), "verify-%s.json" % platform(host))
@@ -89,7 +89,7 @@ def run_site(host, users_override, expect_failure=False):
                ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0")
     playbook = os.path.join(os.path.dirname(sys.executable), "ansible-playbook")
     proc = subprocess.run([playbook, "-i", inventory, os.path.join(ROOT, "playbooks", "site.yml"),
-                           "--limit", platform(host), "-e", "@" + extra],
+                           "--limit", platform(host), "-e", "@" + extra] + list(extra_args),
                           env=env, capture_output=True, text=True, timeout=600, check=False)
     output = proc.stdout + proc.stderr
     if expect_failure:

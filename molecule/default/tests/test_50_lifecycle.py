@@ -41,3 +41,36 @@ def test_user_comes_back_on_the_same_port_and_rerun_changes_nothing(host, users)
     output = run_site(host, users)
     recap = [line for line in output.splitlines() if "changed=" in line][-1]
     assert "changed=0" in recap and "failed=0" in recap
+
+
+def frontend_workers(host):
+    main = host.run("cat /run/apache2/apache2.pid").stdout.strip()
+    return main, sorted(host.run("pgrep -P %s", main).stdout.split())
+
+
+def test_adding_a_user_publishes_the_route_without_restarting_frontend_workers(host, users):
+    before = frontend_workers(host)
+    grown = copy.deepcopy(users) + [{"name": "dave", "vhosts": ["dave.example.test"]}]
+    try:
+        run_site(host, grown)
+        status, body = http(host, "dave.example.test")
+        assert status == "200" and "backend of dave" in body
+        assert frontend_workers(host) == before, "the frontend was restarted or reloaded"
+    finally:
+        gone = copy.deepcopy(grown)
+        gone[-1]["state"] = "absent"
+        run_site(host, gone)
+    assert http(host, "dave.example.test")[0] == "404"
+    assert frontend_workers(host) == before
+
+
+def test_invalid_frontend_config_is_refused_and_the_running_frontend_stays(host, users):
+    live = host.file("/etc/apache2/sharedhost/frontend.conf").content_string
+    before = frontend_workers(host)
+    output = run_site(host, users, expect_failure=True, extra_args=["-e", '{"frontend_server_name": "two words"}'])
+    assert "ServerName takes one argument" in output  # apache2ctl -t's own message
+    assert "failed to validate" in output
+    assert host.file("/etc/apache2/sharedhost/frontend.conf").content_string == live
+    assert frontend_workers(host) == before
+    for user in users:
+        assert http(host, user["vhosts"][0])[0] == "200"

@@ -55,7 +55,7 @@ def test_each_problem_names_the_entry(entry, message):
 
 def test_duplicate_users():
     assert user_problems([{"name": "a"}, {"name": "a"}]) == [
-        "sharedhost_users[1] (a): user 'a' is listed twice (first at sharedhost_users[0])"]
+        "sharedhost_users[1] (a): duplicate entry for user 'a' (first at sharedhost_users[0])"]
 
 
 def test_not_a_list():

@@ -15,9 +15,8 @@ import uuid
 
 import pytest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))))
-BIN = os.path.dirname(sys.executable)
-COLLECTIONS = os.path.join(ROOT, "build", "collections")
+from ansible_cli import ansible_doc, run_json_playbook  # noqa: F401 (ansible_doc re-exported for the tests)
+
 IMAGES = ("localhost/sharedhost-test:bookworm", "localhost/sharedhost-test:trixie")
 
 
@@ -70,19 +69,6 @@ def stop_hosts(names):
         podman("rm", "-f", "-t", "0", name)
 
 
-def ansible_env():
-    env = dict(os.environ)
-    env.update({
-        "ANSIBLE_COLLECTIONS_PATH": COLLECTIONS + os.pathsep + env.get("ANSIBLE_COLLECTIONS_PATH", ""),
-        "ANSIBLE_STDOUT_CALLBACK": "ansible.posix.json",
-        "ANSIBLE_INVENTORY_UNPARSED_WARNING": "false",
-        "ANSIBLE_HOST_KEY_CHECKING": "false",
-        "ANSIBLE_NOCOLOR": "1",
-        "ANSIBLE_FORKS": "10",
-    })
-    return env
-
-
 def run_playbook(tmp_path, hosts, tasks, *flags):
     """Run tasks on all hosts in one play; return {host: [task results in order]}."""
     inventory = tmp_path / "inventory"
@@ -91,19 +77,9 @@ def run_playbook(tmp_path, hosts, tasks, *flags):
         for host in hosts))
     play = tmp_path / "play.json"
     play.write_text(json.dumps([{"hosts": "all", "gather_facts": False, "tasks": tasks}]))
-    proc = subprocess.run([os.path.join(BIN, "ansible-playbook"), "-i", str(inventory), str(play)] + list(flags),
-                          env=ansible_env(), capture_output=True, text=True, timeout=300, check=False)
-    try:
-        report = json.loads(proc.stdout)
-    except ValueError:
-        pytest.fail("ansible-playbook printed no JSON (rc %d): %s %s" % (proc.returncode, proc.stdout, proc.stderr))
+    _rc, report = run_json_playbook(inventory, play, flags, ANSIBLE_FORKS="10")
     results = dict((host, []) for host in hosts)
     for task in report["plays"][0]["tasks"]:
         for host in hosts:
             results[host].append(task["hosts"].get(host))
     return results
-
-
-def ansible_doc(name):
-    return subprocess.run([os.path.join(BIN, "ansible-doc"), name], env=ansible_env(), capture_output=True,
-                          text=True, timeout=120, check=False)

@@ -15,39 +15,14 @@ import tempfile
 
 import pytest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))))
-BIN = os.path.dirname(sys.executable)
-COLLECTIONS = os.path.join(ROOT, "build", "collections")
+from ansible_cli import ansible_doc, local_task
+
 TEST_USER = "sharedhost-test-u1"
-
-
-def ansible_env():
-    env = dict(os.environ)
-    env.update({
-        "ANSIBLE_COLLECTIONS_PATH": COLLECTIONS + os.pathsep + env.get("ANSIBLE_COLLECTIONS_PATH", ""),
-        "ANSIBLE_STDOUT_CALLBACK": "ansible.posix.json",
-        "ANSIBLE_LOCALHOST_WARNING": "false",
-        "ANSIBLE_INVENTORY_UNPARSED_WARNING": "false",
-        "ANSIBLE_PYTHON_INTERPRETER": sys.executable,
-        "ANSIBLE_NOCOLOR": "1",
-    })
-    return env
 
 
 def playbook(tmp_path, files, *flags, name="play.yml"):
     """Run one bulk_files task on localhost; return (rc, task result)."""
-    path = tmp_path / name
-    path.write_text(json.dumps([{
-        "hosts": "localhost", "gather_facts": False, "connection": "local",
-        "tasks": [{"name": "files", "sharedhost.hosting.bulk_files": {"files": files}}],
-    }]))
-    proc = subprocess.run([os.path.join(BIN, "ansible-playbook"), "-i", "localhost,", str(path)] + list(flags),
-                          env=ansible_env(), capture_output=True, text=True, timeout=120, check=False)
-    try:
-        report = json.loads(proc.stdout)
-    except ValueError:
-        pytest.fail("ansible-playbook printed no JSON (rc %d): %s %s" % (proc.returncode, proc.stdout, proc.stderr))
-    return proc.returncode, report["plays"][0]["tasks"][0]["hosts"]["localhost"]
+    return local_task(tmp_path, "sharedhost.hosting.bulk_files", {"files": files}, *flags, name=name)
 
 
 @pytest.fixture
@@ -198,8 +173,7 @@ def test_many_entries_are_not_echoed(tmp_path):
 
 
 def test_ansible_doc_renders():
-    proc = subprocess.run([os.path.join(BIN, "ansible-doc"), "sharedhost.hosting.bulk_files"],
-                          env=ansible_env(), capture_output=True, text=True, timeout=120, check=False)
+    proc = ansible_doc("sharedhost.hosting.bulk_files")
     assert proc.returncode == 0, proc.stderr
     for needle in ("as_owner", "force", "changed_tags", "EXAMPLES", "RETURN VALUES", "check_mode", "diff_mode"):
         assert needle in proc.stdout

@@ -10,38 +10,12 @@ import sys
 
 import pytest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))))
-BIN = os.path.dirname(sys.executable)
-COLLECTIONS = os.path.join(ROOT, "build", "collections")
-
-
-def ansible_env():
-    env = dict(os.environ)
-    env.update({
-        "ANSIBLE_COLLECTIONS_PATH": COLLECTIONS + os.pathsep + env.get("ANSIBLE_COLLECTIONS_PATH", ""),
-        "ANSIBLE_STDOUT_CALLBACK": "ansible.posix.json",
-        "ANSIBLE_LOCALHOST_WARNING": "false",
-        "ANSIBLE_INVENTORY_UNPARSED_WARNING": "false",
-        "ANSIBLE_PYTHON_INTERPRETER": sys.executable,
-        "ANSIBLE_NOCOLOR": "1",
-    })
-    return env
+from ansible_cli import BIN, ansible_doc, ansible_env, local_task
 
 
 def playbook(tmp_path, args, *flags, name="play.yml"):
-    """Run one task of the module on localhost; return (rc, task result)."""
-    path = tmp_path / name
-    path.write_text(json.dumps([{
-        "hosts": "localhost", "gather_facts": False, "connection": "local",
-        "tasks": [{"name": "allocate", "sharedhost.hosting.port_allocation": args}],
-    }]))
-    proc = subprocess.run([os.path.join(BIN, "ansible-playbook"), "-i", "localhost,", str(path)] + list(flags),
-                          env=ansible_env(), capture_output=True, text=True, timeout=120, check=False)
-    try:
-        report = json.loads(proc.stdout)
-    except ValueError:
-        pytest.fail("ansible-playbook printed no JSON (rc %d): %s %s" % (proc.returncode, proc.stdout, proc.stderr))
-    return proc.returncode, report["plays"][0]["tasks"][0]["hosts"]["localhost"]
+    """Run one port_allocation task on localhost; return (rc, task result)."""
+    return local_task(tmp_path, "sharedhost.hosting.port_allocation", args, *flags, name=name)
 
 
 @pytest.fixture
@@ -106,7 +80,8 @@ def test_eight_concurrent_playbook_runs_share_the_registry_safely(tmp_path):
         path.write_text(json.dumps([{"hosts": "localhost", "gather_facts": False, "connection": "local",
                                      "tasks": [{"sharedhost.hosting.port_allocation": args}]}]))
         procs.append(subprocess.Popen([os.path.join(BIN, "ansible-playbook"), "-i", "localhost,", str(path)],
-                                      env=ansible_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE))
+                                      env=ansible_env(ANSIBLE_PYTHON_INTERPRETER=sys.executable),
+                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE))
     for proc in procs:
         out, err = proc.communicate(timeout=300)
         assert proc.returncode == 0, err
@@ -118,8 +93,7 @@ def test_eight_concurrent_playbook_runs_share_the_registry_safely(tmp_path):
 
 
 def test_ansible_doc_renders():
-    proc = subprocess.run([os.path.join(BIN, "ansible-doc"), "sharedhost.hosting.port_allocation"],
-                          env=ansible_env(), capture_output=True, text=True, timeout=120, check=False)
+    proc = ansible_doc("sharedhost.hosting.port_allocation")
     assert proc.returncode == 0, proc.stderr
     for needle in ("quarantine_seconds", "authoritative", "EXAMPLES", "RETURN VALUES", "check_mode"):
         assert needle in proc.stdout
