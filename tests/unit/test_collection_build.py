@@ -1,8 +1,13 @@
 """ansible-galaxy builds a tarball that installs, and its modules then work by FQCN."""
 import json
 import os
+import pathlib
+import shutil
 import subprocess
 import sys
+import tempfile
+
+import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BIN = os.path.dirname(sys.executable)
@@ -12,7 +17,17 @@ def run(*cmd, **kwargs):
     return subprocess.run(list(cmd), capture_output=True, text=True, timeout=300, check=False, **kwargs)
 
 
-def test_build_install_and_run_by_fqcn(tmp_path):
+@pytest.fixture
+def workdir():
+    # Not pytest's tmp_path: below /tmp/pytest-of-root the installed collection
+    # was not found by ansible (cause not pinned down); a plain temp dir works.
+    path = tempfile.mkdtemp(prefix="sharedhost-build-")
+    yield pathlib.Path(path)
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def test_build_install_and_run_by_fqcn(workdir):
+    tmp_path = workdir
     built = run(os.path.join(BIN, "ansible-galaxy"), "collection", "build", ROOT, "--output-path", str(tmp_path))
     assert built.returncode == 0, built.stderr
     tarball = [name for name in os.listdir(str(tmp_path)) if name.endswith(".tar.gz")]

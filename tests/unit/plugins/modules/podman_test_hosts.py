@@ -6,16 +6,14 @@ Debian release found), runs the module through ansible-playbook with the
 containers.podman.podman connection, and removes the containers afterwards.
 """
 import json
-import os
 import shutil
 import subprocess
-import sys
 import time
 import uuid
 
 import pytest
 
-from ansible_cli import ansible_doc, run_json_playbook  # noqa: F401 (ansible_doc re-exported for the tests)
+from ansible_cli import run_json_playbook
 
 IMAGES = ("localhost/sharedhost-test:bookworm", "localhost/sharedhost-test:trixie")
 

@@ -7,7 +7,8 @@ hanging start does not hold up the others, strict fails, absent stops and disabl
 """
 import pytest
 
-from podman_test_hosts import ansible_doc, run_playbook, sh, start_hosts, stop_hosts
+from ansible_cli import ansible_doc
+from podman_test_hosts import run_playbook, sh, start_hosts, stop_hosts
 
 DEMO = """[Unit]
 Description=demo %i

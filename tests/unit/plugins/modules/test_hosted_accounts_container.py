@@ -7,7 +7,8 @@ before anything is created.
 """
 import pytest
 
-from podman_test_hosts import ansible_doc, run_playbook, sh, start_hosts, stop_hosts
+from ansible_cli import ansible_doc
+from podman_test_hosts import run_playbook, sh, start_hosts, stop_hosts
 
 MOD = "sharedhost.hosting.hosted_accounts"
 USERS = [
