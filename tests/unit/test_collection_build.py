@@ -1,13 +1,8 @@
 """ansible-galaxy builds a tarball that installs, and its modules then work by FQCN."""
 import json
 import os
-import pathlib
-import shutil
 import subprocess
 import sys
-import tempfile
-
-import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BIN = os.path.dirname(sys.executable)
@@ -17,17 +12,7 @@ def run(*cmd, **kwargs):
     return subprocess.run(list(cmd), capture_output=True, text=True, timeout=300, check=False, **kwargs)
 
 
-@pytest.fixture
-def workdir():
-    # Not pytest's tmp_path: below /tmp/pytest-of-root the installed collection
-    # was not found by ansible (cause not pinned down); a plain temp dir works.
-    path = tempfile.mkdtemp(prefix="sharedhost-build-")
-    yield pathlib.Path(path)
-    shutil.rmtree(path, ignore_errors=True)
-
-
-def test_build_install_and_run_by_fqcn(workdir):
-    tmp_path = workdir
+def test_build_install_and_run_by_fqcn(tmp_path):
     built = run(os.path.join(BIN, "ansible-galaxy"), "collection", "build", ROOT, "--output-path", str(tmp_path))
     assert built.returncode == 0, built.stderr
     tarball = [name for name in os.listdir(str(tmp_path)) if name.endswith(".tar.gz")]
@@ -37,7 +22,9 @@ def test_build_install_and_run_by_fqcn(workdir):
     assert not [name for name in listing if name.startswith((".venv", "build/", ".git/"))]
 
     install_dir = tmp_path / "installed"
-    installed = run(os.path.join(BIN, "ansible-galaxy"), "collection", "install", "--offline", "-p",
+    # --force: with the work tree on ANSIBLE_COLLECTIONS_PATH (as in scripts/test.sh),
+    # ansible-galaxy would otherwise find the collection installed and skip it.
+    installed = run(os.path.join(BIN, "ansible-galaxy"), "collection", "install", "--offline", "--force", "-p",
                     str(install_dir), str(tmp_path / tarball[0]))
     assert installed.returncode == 0, installed.stderr
 
