@@ -1,8 +1,9 @@
 """Attack 2: while bob's backend is down (restart, crash, maintenance) alice starts a
 web server of her own on bob's port from a login shell; then bob's backend starts."""
 from conftest import (ATTACKER, HOLD_SECONDS, VICTIM, assert_no_connection, audit, audit_remediate_and_recheck,
-                      bob_serves, holders, now, port_of, record, restore_backends, socket_bind_for_sessions,
-                      stop_attacker, uid_of, unit, wait_bob_serves, wait_port_taken, wait_until)
+                      bob_serves, first_login_after_reload, holders, now, port_of, record, restore_backends,
+                      socket_bind_for_sessions, stop_attacker, uid_of, unit, wait_bob_serves, wait_port_taken,
+                      wait_until)
 
 LOG = "/home/%s/.hijack-http.log" % ATTACKER
 
@@ -19,6 +20,7 @@ def test_server_from_a_login_shell_on_bobs_port(host):
         # on bob's port; timeout(1) bounds it should every clean-up fail.
         command = "cd ~; nohup timeout %d python3 -m http.server %d --bind 127.0.0.1 >%s 2>&1 </dev/null & echo $!" % (
             HOLD_SECONDS, bob_port, LOG)
+        first_login_after_reload(host)
         pids.append(int(host.check_output("runuser -l %s -c %s", ATTACKER, command).strip()))
         wait_until(lambda: alice in holders(host, bob_port) or "Error" in host.run("cat %s", LOG).stdout,
                    timeout=20, step=0.5, message="alice's server to bind or fail")
