@@ -38,7 +38,7 @@ the shared inventory variables below, so most inventories set only those.
 | `name` | (required) | POSIX user name; the account is created if missing, never modified or removed |
 | `vhosts` | `[]` | host names routed to this user's backend (case-insensitive, no wildcards) |
 | `backend` | `apache` | `apache`: a dedicated Apache httpd; `command`: any app server started from `command` |
-| `command` | | command line of a `command` backend, with a `{port}` placeholder (also in `$PORT`) |
+| `command` | | command line of a `command` backend, with a `{port}` placeholder (also in `$PORT`) and optionally `{address}`, the address to listen on |
 | `modperl` | `false` | load mod_perl in the user's Apache backend (installs `libapache2-mod-perl2`) |
 | `ports` | `1` | number of dedicated ports (alias `count`) |
 | `port` | | pin the user's port (must be in the range, not reserved, not another user's) |

@@ -16,12 +16,22 @@ from ansible_collections.sharedhost.hosting.plugins.module_utils.user_spec impor
 def vhost_map(users, ports, address="127.0.0.1"):
     """Lines 'vhost address:port' for every present user's vhosts (first port), sorted."""
     lines = []
+    if ":" in address and not address.startswith("["):
+        address = "[%s]" % address  # IPv6 literal in a URL authority
     for user in users:
         if user.get("state", "present") != "present" or user["name"] not in ports:
             continue
         port = ports[user["name"]][0]
         for vhost in user.get("vhosts", []):
             lines.append("%s %s:%d" % (vhost.lower().rstrip("."), address, port))
+    return sorted(lines)
+
+
+def route_map(backends):
+    """vhost_map over several backend groups [{address, users, ports}], as one sorted map."""
+    lines = []
+    for backend in backends:
+        lines.extend(vhost_map(normalize_users(backend["users"]), backend["ports"], backend["address"]))
     return sorted(lines)
 
 
@@ -45,6 +55,7 @@ class FilterModule(object):
             "user_problems": user_problems,
             "normalize_users": normalize_users,
             "vhost_map": vhost_map,
+            "route_map": route_map,
             "uid_map": uid_map,
             "owner_pairs": owner_pairs,
         }

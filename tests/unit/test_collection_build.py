@@ -16,7 +16,9 @@ def test_build_install_and_run_by_fqcn(tmp_path):
     built = run(os.path.join(BIN, "ansible-galaxy"), "collection", "build", ROOT, "--output-path", str(tmp_path))
     assert built.returncode == 0, built.stderr
     tarball = [name for name in os.listdir(str(tmp_path)) if name.endswith(".tar.gz")]
-    assert tarball == ["sharedhost-hosting-0.1.0.tar.gz"]
+    with open(os.path.join(ROOT, "galaxy.yml")) as handle:
+        version = [line.split()[1] for line in handle if line.startswith("version:")][0]
+    assert tarball == ["sharedhost-hosting-%s.tar.gz" % version]
     listing = run("tar", "tzf", str(tmp_path / tarball[0])).stdout.split()
     assert "plugins/modules/port_allocation.py" in listing and "roles/backends/tasks/main.yml" in listing
     assert not [name for name in listing if name.startswith((".venv", "build/", ".git/"))]

@@ -1,0 +1,88 @@
+"""Fleet rollout: 4 hosts x 100 users against one host with 100 users, in the same run.
+
+Fresh Debian 13 podman test hosts, each with its own 100 users (Apache
+backends, one vhost each); playbooks/site.yml with forks 4. Measured: the
+single host's first converge and no-op re-run, then the same for the 4-host
+fleet, once with every host in one batch (-e sharedhost_serial=0) and once
+with the default batches (one canary host, then 25 %: four batches of one).
+
+Target (issue 5): the 4-host rollout at most 2x the single host's wall time.
+
+Usage: .venv/bin/python bench/rollout_bench.py [--users 100] [--hosts 4] [--markdown]
+Runs only against the project's own podman test hosts (sharedhost-bench-fleet-N), removed afterwards.
+"""
+import argparse
+import json
+import os
+import re
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from converge_bench import BIN, ROOT, sh, start_host  # noqa: E402
+
+
+def users_for(host_index, count):
+    return [{"name": "h%du%04d" % (host_index, n), "vhosts": ["h%du%04d.bench.test" % (host_index, n)]}
+            for n in range(count)]
+
+
+def rollout(workdir, names, count, serial):
+    inventory = os.path.join(workdir, "hosts-%d.yml" % len(names))
+    with open(inventory, "w") as handle:
+        json.dump({"sharedhost_servers": {"hosts": dict((name, {
+            "ansible_connection": "containers.podman.podman", "ansible_python_interpreter": "/usr/bin/python3",
+            "sharedhost_users": users_for(index, count)}) for index, name in enumerate(names))}}, handle)
+    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=os.path.join(ROOT, "build", "collections"),
+               ANSIBLE_NOCOLOR="1", ANSIBLE_FORKS="4")
+    args = [os.path.join(BIN, "ansible-playbook"), "-i", inventory, os.path.join(ROOT, "playbooks", "site.yml")]
+    if serial is not None:
+        args += ["-e", "sharedhost_serial=%s" % serial]
+    started = time.perf_counter()
+    proc = sh(*args, env=env, check=False)
+    elapsed = time.perf_counter() - started
+    if proc.returncode:
+        raise SystemExit("rollout failed:\n%s\n%s" % (proc.stdout[-4000:], proc.stderr[-2000:]))
+    changed = sum(int(c) for c in re.findall(r"changed=(\d+)", proc.stdout.split("PLAY RECAP")[-1]))
+    return elapsed, changed
+
+
+def measure(names, count, serial):
+    for name in names:
+        start_host(name, "trixie")
+    try:
+        with tempfile.TemporaryDirectory() as workdir:
+            first, _changed = rollout(workdir, names, count, serial)
+            again, changed = rollout(workdir, names, count, serial)
+    finally:
+        for name in names:
+            sh("podman", "rm", "-f", "-t", "0", name, check=False)
+    return first, again, changed
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--users", type=int, default=100)
+    parser.add_argument("--hosts", type=int, default=4)
+    parser.add_argument("--markdown", action="store_true")
+    opts = parser.parse_args()
+    fleet = ["sharedhost-bench-fleet-%d" % n for n in range(opts.hosts)]
+    rows = [("1 host", measure(fleet[:1], opts.users, None))]
+    rows.append(("%d hosts, one batch (serial 0)" % opts.hosts, measure(fleet, opts.users, 0)))
+    rows.append(("%d hosts, default batches (1, then 25 %%)" % opts.hosts, measure(fleet, opts.users, None)))
+    base = rows[0][1][0]
+    if opts.markdown:
+        print("| rollout (%d users per host, forks 4) | first | no-op re-run | changed in re-run | first / 1 host |"
+              % opts.users)
+        print("| --- | --- | --- | --- | --- |")
+        for label, (first, again, changed) in rows:
+            print("| %s | %.1f s | %.1f s | %d | %.2fx |" % (label, first, again, changed, first / base))
+    else:
+        for label, (first, again, changed) in rows:
+            print("%-40s first %.1f s, no-op %.1f s (changed=%d), %.2fx" % (label, first, again, changed, first / base))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
