@@ -120,3 +120,60 @@ def audit(registry, listeners, user_uids, uid_names, port_range, holders=None):
             "violations": len(squatters) + len(strays),
         },
     }
+
+
+def unit_of(pid, proc_root="/proc"):
+    """The systemd service a process runs in (from its cgroup), or None (a session, cron, not readable)."""
+    try:
+        with open(os.path.join(proc_root, str(pid), "cgroup")) as handle:
+            lines = handle.read().splitlines()
+    except (IOError, OSError):
+        return None
+    for line in lines:
+        path = line.split(":", 2)[-1]
+        last = path.rstrip("/").rsplit("/", 1)[-1]
+        if last.endswith(".service") and "/user@" not in path:
+            return last
+    return None
+
+
+def remediation_plan(result, min_uid, kill_strays, unit_template, unit_of_pid=unit_of):
+    """What remediation does, in order: [(action, target, sentence)].
+
+    action is "stop_unit" (the squatter is the offender's own backend unit:
+    killing its process would only let Restart= bring it back), "kill" (any
+    other process: a session, a cron job, a transient service; the service it
+    runs in, cron for one, stays), "restart" (a rightful owner's backend) or
+    "note" (nothing can be done: a system account's process, or no process
+    visible).
+    """
+    plan, owners, stopped_units = [], set(), set()
+    targets = [(item, "squatting on port %d of %s" % (item["port"], item["expected_user"]))
+               for item in result["squatters"]]
+    if kill_strays:
+        targets += [(item, "on unallocated port %d" % item["port"]) for item in result["strays"]]
+    for item, why in targets:
+        if item["actual_uid"] < min_uid:
+            plan.append(("note", None, "not stopping %s (uid %d, a system account) %s"
+                         % (item["actual_user"], item["actual_uid"], why)))
+            continue
+        if not item["pids"]:
+            plan.append(("note", None, "cannot stop the process of %s %s: no process holding the socket is "
+                         "visible (root needs CAP_SYS_PTRACE to read other users' /proc/PID/fd)"
+                         % (item["actual_user"], why)))
+            continue
+        own_unit = unit_template.format(user=item["actual_user"])
+        for pid in item["pids"]:
+            if unit_of_pid(pid) != own_unit:
+                plan.append(("kill", pid, "stopped pid %d (%s) %s" % (pid, item["actual_user"], why)))
+            elif own_unit not in stopped_units:
+                stopped_units.add(own_unit)
+                plan.append(("stop_unit", own_unit, "stopped %s (pid %d, %s) %s"
+                             % (own_unit, pid, item["actual_user"], why)))
+        if "expected_user" in item:
+            owners.add(item["expected_user"])
+    for owner in sorted(owners):
+        unit = unit_template.format(user=owner)
+        if unit not in stopped_units:
+            plan.append(("restart", unit, "restarted %s" % unit))
+    return plan

@@ -20,8 +20,10 @@ description:
     A B(stray) is a listener on an unallocated port of O(port_range).
     A user is B(missing) a port when nothing of theirs listens on it.
   - Optionally remediates. Processes of squatters (and with O(kill_strays) of strays) that belong to hosted users
-    (uid >= O(min_uid)) are stopped, then the rightful owners' backend units are restarted. Processes of system
-    accounts are never killed, only reported.
+    (uid >= O(min_uid)) are stopped, then the rightful owners' backend units are restarted. A squatter that is the
+    offender's own backend unit is stopped with C(systemctl stop), so C(Restart=) does not bring it back; other
+    processes (sessions, cron jobs) are signalled. Processes of system accounts are never killed, only reported.
+  - Fails when a stop or restart fails, with the audit in the result.
 author:
   - sharedhost.hosting contributors (@sharedhost-hosting)
 options:
@@ -129,7 +131,7 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.sharedhost.hosting.plugins.module_utils import port_registry
+from ansible_collections.sharedhost.hosting.plugins.module_utils import port_audit, port_registry
 from ansible_collections.sharedhost.hosting.plugins.module_utils.allocation_runner import DEFAULT_REGISTRY
 from ansible_collections.sharedhost.hosting.plugins.module_utils.port_audit import audit, socket_processes
 from ansible_collections.sharedhost.hosting.plugins.module_utils.proc_net import read_listeners
@@ -168,31 +170,23 @@ def stop_process(pid, timeout=5.0):
 
 
 def remediate(module, result):
+    """Carry out the plan of module_utils.port_audit.remediation_plan; (sentences, failures)."""
     params = module.params
-    actions, owners = [], set()
-    targets = [(item, "squatting on port %d of %s" % (item["port"], item["expected_user"]))
-               for item in result["squatters"]]
-    if params["kill_strays"]:
-        targets += [(item, "on unallocated port %d" % item["port"]) for item in result["strays"]]
-    for item, why in targets:
-        if item["actual_uid"] < params["min_uid"]:
-            actions.append("not stopping %s (uid %d, a system account) %s" % (item["actual_user"], item["actual_uid"], why))
+    plan = port_audit.remediation_plan(result, params["min_uid"], params["kill_strays"], params["unit_template"])
+    actions, failures = [], []
+    for action, target, sentence in plan:
+        actions.append(sentence)
+        if module.check_mode or action == "note":
             continue
-        for pid in item["pids"]:
-            actions.append("stopped pid %d (%s) %s" % (pid, item["actual_user"], why))
-            if not module.check_mode:
-                stop_process(pid)
-        if "expected_user" in item:
-            owners.add(item["expected_user"])
-    for owner in sorted(owners):
-        unit = params["unit_template"].format(user=owner)
-        actions.append("restarted %s" % unit)
-        if not module.check_mode:
-            module.run_command(["systemctl", "reset-failed", unit])  # its start limit is spent after the squatter won
-            rc, _out, err = module.run_command(["systemctl", "restart", unit])
-            if rc != 0:
-                actions.append("restart of %s failed: %s" % (unit, err.strip()))
-    return actions
+        if action == "kill":
+            stop_process(target)
+            continue
+        if action == "restart":
+            module.run_command(["systemctl", "reset-failed", target])  # its start limit is spent after the squatter won
+        rc, _out, err = module.run_command(["systemctl", "stop" if action == "stop_unit" else "restart", target])
+        if rc != 0:
+            failures.append("%s of %s failed: %s" % ("stop" if action == "stop_unit" else "restart", target, err.strip()))
+    return actions, failures
 
 
 def main():
@@ -214,12 +208,14 @@ def main():
         result = run_audit(module.params)
     except port_registry.RegistryError as exc:
         module.fail_json(msg=str(exc))
-    actions = remediate(module, result) if module.params["remediate"] else []
+    actions, failures = remediate(module, result) if module.params["remediate"] else ([], [])
     result["remediation"] = actions
-    changed = any(not action.startswith("not stopping") for action in actions)
+    changed = any(not action.startswith(("not stopping", "cannot stop")) for action in actions)
     if changed and not module.check_mode:
         time.sleep(1.0)  # let the restarted backends bind before looking again
         result["after"] = run_audit(module.params)
+    if failures:
+        module.fail_json(msg="remediation failed: %s" % "; ".join(failures), changed=changed, **result)
     module.exit_json(changed=changed, **result)
 
 

@@ -74,3 +74,45 @@ def test_socket_processes_finds_our_own_listener():
         assert os.getpid() in [p["pid"] for p in holders[mine["inode"]]]
     finally:
         sock.close()
+
+
+def _squatter(port=20001, owner="bob", user="alice", uid=1000, pids=(4242,)):
+    return {"port": port, "address": "127.0.0.1", "expected_user": owner, "actual_user": user, "actual_uid": uid,
+            "pids": list(pids), "command": "x"}
+
+
+def test_remediation_stops_the_offenders_own_backend_unit_and_restarts_the_owner():
+    from ansible_collections.sharedhost.hosting.plugins.module_utils.port_audit import remediation_plan
+    units = {4242: "sharedhost-backend@alice.service", 4343: "cron.service"}
+    result = {"squatters": [_squatter(), _squatter(port=20002, pids=(4343,))], "strays": []}
+    plan = remediation_plan(result, 1000, False, "sharedhost-backend@{user}.service", units.get)
+    assert plan == [
+        ("stop_unit", "sharedhost-backend@alice.service",
+         "stopped sharedhost-backend@alice.service (pid 4242, alice) squatting on port 20001 of bob"),
+        ("kill", 4343, "stopped pid 4343 (alice) squatting on port 20002 of bob"),  # cron itself stays
+        ("restart", "sharedhost-backend@bob.service", "restarted sharedhost-backend@bob.service"),
+    ]
+
+
+def test_remediation_without_visible_processes_or_of_system_accounts_only_notes():
+    from ansible_collections.sharedhost.hosting.plugins.module_utils.port_audit import remediation_plan
+    result = {"squatters": [_squatter(pids=()), _squatter(port=20003, user="www-data", uid=33)],
+              "strays": [{"port": 20999, "address": "0.0.0.0", "actual_user": "alice", "actual_uid": 1000,
+                          "pids": [5], "command": "nc"}]}
+    plan = remediation_plan(result, 1000, False, "sharedhost-backend@{user}.service", lambda pid: None)
+    assert [step[0] for step in plan] == ["note", "note"]  # strays untouched without kill_strays, nobody restarted
+    assert "CAP_SYS_PTRACE" in plan[0][2] and "system account" in plan[1][2]
+    plan = remediation_plan(result, 1000, True, "sharedhost-backend@{user}.service", lambda pid: None)
+    assert plan[-1] == ("kill", 5, "stopped pid 5 (alice) on unallocated port 20999")
+
+
+def test_unit_of_reads_the_cgroup(tmp_path):
+    from ansible_collections.sharedhost.hosting.plugins.module_utils.port_audit import unit_of
+    (tmp_path / "7").mkdir()
+    (tmp_path / "7" / "cgroup").write_text("0::/system.slice/system-sharedhost\\x2dbackend.slice/"
+                                           "sharedhost-backend@alice.service\n")
+    (tmp_path / "8").mkdir()
+    (tmp_path / "8" / "cgroup").write_text("0::/user.slice/user-1000.slice/session-3.scope\n")
+    assert unit_of(7, str(tmp_path)) == "sharedhost-backend@alice.service"
+    assert unit_of(8, str(tmp_path)) is None
+    assert unit_of(9, str(tmp_path)) is None
