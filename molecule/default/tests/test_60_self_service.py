@@ -78,7 +78,7 @@ def test_own_logs_readable_and_nobody_elses(host):
 
 
 def test_forced_logrotate_rotates_as_the_user_and_keeps_serving(host):
-    for _ in range(3):
+    for _request in range(3):
         assert http(host, "alice.example.test")[0] == "200"
     # A bounded request loop (200 requests at most, 60 s) runs while logrotate rotates and reloads.
     loop = host.run("timeout 60 sh -c 'bad=0; for i in $(seq 1 200); do "
