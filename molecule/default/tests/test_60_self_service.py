@@ -22,18 +22,18 @@ def test_status_of_ones_own_backend(host):
 def test_reload_after_a_good_edit_takes_effect_without_a_restart(host):
     original = host.file(INCLUDE).content_string
     pid = main_pid(host, "alice")
-    write_as(host, "alice", "/home/alice/public_html/welcome.html", "SELF-SERVICE-RELOADED\n")
+    missing = "/no-such-page-%s" % pid
     try:
-        write_as(host, "alice", INCLUDE, original + "DirectoryIndex welcome.html\n")
+        write_as(host, "alice", INCLUDE, original + 'ErrorDocument 404 "SELF-SERVICE-RELOADED"\n')
         result = as_user(host, "alice", "sharedhost-ctl reload")
         assert result.rc == 0, result.stdout + result.stderr
-        wait_until(lambda: "SELF-SERVICE-RELOADED" in http(host, "alice.example.test")[1], timeout=20,
+        wait_until(lambda: "SELF-SERVICE-RELOADED" in http(host, "alice.example.test", missing)[1], timeout=30,
                    message="alice's edit to take effect")
         assert main_pid(host, "alice") == pid  # graceful: the same main process
     finally:
         write_as(host, "alice", INCLUDE, original)
         as_user(host, "alice", "sharedhost-ctl reload")
-    wait_until(lambda: "SELF-SERVICE-RELOADED" not in http(host, "alice.example.test")[1], timeout=20,
+    wait_until(lambda: "SELF-SERVICE-RELOADED" not in http(host, "alice.example.test", missing)[1], timeout=30,
                message="alice's original config back")
 
 
@@ -82,7 +82,7 @@ def test_forced_logrotate_rotates_as_the_user_and_keeps_serving(host):
         assert http(host, "alice.example.test")[0] == "200"
     # A bounded request loop (200 requests at most, 60 s) runs while logrotate rotates and reloads.
     loop = host.run("timeout 60 sh -c 'bad=0; for i in $(seq 1 200); do "
-                    "c=$(curl -s -o /dev/null -w %%{http_code} -H \"Host: alice.example.test\" http://127.0.0.1/); "
+                    "c=$(curl -s -o /dev/null -w %{http_code} -H \"Host: alice.example.test\" http://127.0.0.1/); "
                     "[ \"$c\" = 200 ] || bad=$((bad+1)); done; echo $bad' > /tmp/.rotate-loop & "
                     "logrotate -f /etc/logrotate.d/sharedhost; echo rc=$?; wait")
     assert "rc=0" in loop.stdout, loop.stdout + loop.stderr
