@@ -36,12 +36,30 @@ fi
 results=()
 failed=0
 passed=0
+digest=()
 record() { # record NAME RC SECONDS
     if [ "$2" -eq 0 ]; then
         results+=("PASS  $1 ($3 s)"); passed=$((passed + 1))
     else
         results+=("FAIL  $1 ($3 s, exit $2)"); failed=$((failed + 1))
+        failure_digest "$1"
     fi
+}
+# failure_digest LABEL: the failing tests' one-line reasons, repeated at the very
+# end of the output, where a CI log that keeps only its tail still shows them.
+failure_digest() {
+    local logf
+    case "$1" in
+        molecule:*) logf="$LOGDIR/molecule-${1#molecule:}.log" ;;
+        sanity) logf="$LOGDIR/sanity.log" ;;
+        ansible-lint) logf="$LOGDIR/ansible-lint.log" ;;
+        *) return 0 ;;
+    esac
+    [ -f "$logf" ] || return 0
+    while IFS= read -r line; do
+        digest+=("$1: ${line:0:300}")
+    done < <(sed 's/\x1b\[[0-9;]*m//g' "$logf" \
+             | grep -E '^[^A-Za-z]*(FAILED |ERROR |E  +[A-Za-z]*Error|E  +assert)' | head -n 12)
 }
 
 stage_unit() {
@@ -92,5 +110,9 @@ done
 echo
 echo "==== summary ($(( $(now) - suite_start )) s, logs in build/logs/) ===="
 printf '%s\n' "${results[@]}"
+if [ "${#digest[@]}" -gt 0 ]; then
+    echo "failures (first lines from the logs):"
+    printf '  %s\n' "${digest[@]}"
+fi
 echo "stages: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
