@@ -40,6 +40,8 @@ the shared inventory variables below, so most inventories set only those.
 | `backend` | `apache` | `apache`: a dedicated Apache httpd; `command`: any app server started from `command` |
 | `command` | | command line of a `command` backend, with a `{port}` placeholder (also in `$PORT`) and optionally `{address}`, the address to listen on |
 | `modperl` | `false` | load mod_perl in the user's Apache backend (installs `libapache2-mod-perl2`) |
+| `https_redirect` | `false` | answer plain HTTP for the user's vhosts with a 301 to HTTPS \
+(ACME challenges excepted); each vhost needs a certificate in `frontend_tls_certificates`, or `frontend_tls_self_signed` |
 | `ports` | `1` | number of dedicated ports (alias `count`) |
 | `port` | | pin the user's port (must be in the range, not reserved, not another user's) |
 | `state` | `present` | `absent`: backend stopped and disabled, route removed, ports to quarantine; home and files stay |

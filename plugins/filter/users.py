@@ -35,6 +35,24 @@ def route_map(backends):
     return sorted(lines)
 
 
+def _present_users(backends):
+    # Ports are not needed: the TLS checks run before the allocation, for new users too.
+    for backend in backends:
+        for user in normalize_users(backend["users"]):
+            if user["state"] == "present":
+                yield user
+
+
+def vhost_owners(backends):
+    """{vhost: user} of every present user's vhosts in [{address, users, ports}]."""
+    return dict((vhost, user["name"]) for user in _present_users(backends) for vhost in user["vhosts"])
+
+
+def https_redirects(backends):
+    """Sorted vhosts of present users who redirect HTTP to HTTPS (https_redirect: true)."""
+    return sorted(vhost for user in _present_users(backends) if user["https_redirect"] for vhost in user["vhosts"])
+
+
 def uid_map(getent_passwd, names):
     """{name: uid} for the names that have an account in getent's passwd facts."""
     return dict((name, int(getent_passwd[name][1])) for name in names if name in getent_passwd)
@@ -56,6 +74,8 @@ class FilterModule(object):
             "normalize_users": normalize_users,
             "vhost_map": vhost_map,
             "route_map": route_map,
+            "vhost_owners": vhost_owners,
+            "https_redirects": https_redirects,
             "uid_map": uid_map,
             "owner_pairs": owner_pairs,
         }

@@ -20,7 +20,7 @@ BACKEND_KINDS = ("apache", "command")
 STATES = ("present", "absent")
 KNOWN_KEYS = frozenset((
     "name", "vhosts", "backend", "command", "modperl", "ports", "count", "port", "state", "limits",
-    "uid", "comment", "shell", "home",
+    "uid", "comment", "shell", "home", "https_redirect",
 ))
 LIMIT_KEYS = ("memory", "tasks", "cpu", "nofile", "nproc")
 # RFC 1123 host names, compared case-insensitively; no wildcards: the frontend
@@ -80,6 +80,8 @@ def user_problems(users):
             problems.append("%s: 'command' is only used with backend: command" % where)
         if "modperl" in entry and not isinstance(entry["modperl"], bool):
             problems.append("%s: modperl must be true or false, got %r" % (where, entry["modperl"]))
+        if "https_redirect" in entry and not isinstance(entry["https_redirect"], bool):
+            problems.append("%s: https_redirect must be true or false, got %r" % (where, entry["https_redirect"]))
         if entry.get("modperl") and backend != "apache":
             problems.append("%s: modperl needs backend: apache" % where)
         if "limits" in entry:
@@ -118,6 +120,7 @@ def normalize_users(users, default_limits=None):
         user.setdefault("state", "present")
         user.setdefault("backend", "apache")
         user.setdefault("modperl", False)
+        user.setdefault("https_redirect", False)
         user.setdefault("command", None)
         if "count" in user and "ports" not in user:
             user["ports"] = user.pop("count")

@@ -79,12 +79,12 @@ def restart_container(host):
                message="systemd to boot in %s" % container(host))
 
 
-def run_site(host, users_override, expect_failure=False, extra_args=()):
-    """Run playbooks/site.yml on this host only, with sharedhost_users replaced."""
+def run_site(host, users_override, expect_failure=False, extra_args=(), extra_vars=None):
+    """Run playbooks/site.yml on this host only, with sharedhost_users replaced (and more extra vars)."""
     inventory = os.environ["MOLECULE_INVENTORY_FILE"]
     extra = os.path.join(os.environ.get("MOLECULE_EPHEMERAL_DIRECTORY", "/tmp"), "verify-%s.json" % platform(host))
     with open(extra, "w") as handle:
-        json.dump({"sharedhost_users": users_override}, handle)
+        json.dump(dict(extra_vars or {}, sharedhost_users=users_override), handle)
     env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=os.path.join(ROOT, "build", "collections"),
                ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0")
     playbook = os.path.join(os.path.dirname(sys.executable), "ansible-playbook")

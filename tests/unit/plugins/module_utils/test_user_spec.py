@@ -37,6 +37,7 @@ def test_vhost_claimed_by_two_users_names_both():
     ({"name": "alice", "backend": "command", "command": "gunicorn app"}, "has no {port} placeholder"),
     ({"name": "alice", "command": "x {port}"}, "'command' is only used with backend: command"),
     ({"name": "alice", "modperl": "yes"}, "modperl must be true or false"),
+    ({"name": "alice", "https_redirect": "yes"}, "https_redirect must be true or false"),
     ({"name": "alice", "backend": "command", "command": "x {port}", "modperl": True}, "modperl needs backend: apache"),
     ({"name": "alice", "limits": {"memory": "lots"}}, "limits.memory 'lots' is not a size"),
     ({"name": "alice", "limits": {"cpu": "half"}}, "limits.cpu 'half' is not a percentage"),
@@ -68,7 +69,7 @@ def test_normalize_fills_every_key():
     alice, bob = users
     assert alice["vhosts"] == ["alice.test"] and alice["backend"] == "apache" and alice["state"] == "present"
     assert alice["limits"] == {"memory": "128M", "tasks": 256, "cpu": "100%", "nofile": 1024, "nproc": 10}
-    assert alice["home"] == "/home/alice" and alice["modperl"] is False and alice["ports"] == 1
+    assert alice["home"] == "/home/alice" and alice["modperl"] is False and alice["https_redirect"] is False and alice["ports"] == 1
     assert bob["ports"] == 2 and "count" not in bob
 
 
