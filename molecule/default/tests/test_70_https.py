@@ -105,14 +105,14 @@ def test_https_per_vhost_with_redirect_and_forwarded_proto(host, users, pki):
     assert status == "200" and "Hello from the mod_perl handler of bob " in body
 
     # bob asked for the redirect, alice did not; ACME challenges are never redirected.
-    moved = host.run("curl -s -o /dev/null -w '%%{http_code} %%{redirect_url}' -H 'Host: bob.example.test' "
+    moved = host.run("curl -s -o /dev/null -w '%{http_code} %{redirect_url}' -H 'Host: bob.example.test' "
                      "http://127.0.0.1/some/page?x=1").stdout
     assert moved == "301 https://bob.example.test/some/page?x=1"
     assert http(host, "bob.example.test", "/.well-known/acme-challenge/token")[0] != "301"
     assert http(host, "alice.example.test")[0] == "200"
 
     # carol has no certificate and no self-signed default was chosen: never another user's site.
-    carol = host.run("curl -sk -o /dev/null -w '%%{http_code}' --resolve carol.example.test:443:127.0.0.1 "
+    carol = host.run("curl -sk -o /dev/null -w '%{http_code}' --resolve carol.example.test:443:127.0.0.1 "
                      "https://carol.example.test/").stdout
     assert carol == "421"
     assert host.run("curl -s -m 10 --cacert /tmp/verify-ca.pem --resolve carol.example.test:443:127.0.0.1 "
@@ -137,3 +137,10 @@ def test_https_per_vhost_with_redirect_and_forwarded_proto(host, users, pki):
     # The same inventory again changes nothing.
     again = run_site(host, users_with_redirect(users), extra_vars={"frontend_tls_certificates": certificates})
     assert "changed=0" in again.split("PLAY RECAP")[-1], again[-3000:]
+
+    # Without certificates HTTPS is off again: port 443 closed, the installed files removed, the host's own kept.
+    run_site(host, users)
+    assert not host.socket("tcp://443").is_listening
+    assert not host.file("/etc/apache2/sharedhost/tls/alice.example.test.key").exists
+    assert host.file("/etc/ssl/verify-bob/bob.key").exists
+    assert http(host, "bob.example.test")[0] == "200"
