@@ -55,9 +55,10 @@ def converge(workdir, name, count):
     inventory = os.path.join(workdir, "hosts.yml")
     with open(inventory, "w") as handle:
         json.dump({"sharedhost_servers": {"hosts": {name: {
-            "ansible_connection": "containers.podman.podman", "ansible_python_interpreter": "/usr/bin/python3",
+            "ansible_connection": "podman_pipelined", "ansible_python_interpreter": "/usr/bin/python3",
             "sharedhost_users": users_for(count)}}}}, handle)
     env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=os.path.join(ROOT, "build", "collections"),
+               ANSIBLE_CONNECTION_PLUGINS=os.path.join(ROOT, "molecule", "resources", "plugins", "connection"),
                ANSIBLE_NOCOLOR="1", ANSIBLE_PIPELINING="1")
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     started = time.perf_counter()

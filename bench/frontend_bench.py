@@ -30,9 +30,10 @@ def converge(workdir, vhost_count):
     inventory = os.path.join(workdir, "hosts.yml")
     with open(inventory, "w") as handle:
         json.dump({"sharedhost_servers": {"hosts": {NAME: {
-            "ansible_connection": "containers.podman.podman", "ansible_python_interpreter": "/usr/bin/python3",
+            "ansible_connection": "podman_pipelined", "ansible_python_interpreter": "/usr/bin/python3",
             "sharedhost_users": [{"name": "web", "vhosts": vhosts}]}}}}, handle)
-    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=os.path.join(ROOT, "build", "collections"))
+    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=os.path.join(ROOT, "build", "collections"),
+               ANSIBLE_CONNECTION_PLUGINS=os.path.join(ROOT, "molecule", "resources", "plugins", "connection"))
     proc = sh(os.path.join(BIN, "ansible-playbook"), "-i", inventory, os.path.join(ROOT, "playbooks", "site.yml"),
               env=env, check=False)
     if proc.returncode:

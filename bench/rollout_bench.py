@@ -32,9 +32,10 @@ def rollout(workdir, names, count, serial):
     inventory = os.path.join(workdir, "hosts-%d.yml" % len(names))
     with open(inventory, "w") as handle:
         json.dump({"sharedhost_servers": {"hosts": dict((name, {
-            "ansible_connection": "containers.podman.podman", "ansible_python_interpreter": "/usr/bin/python3",
+            "ansible_connection": "podman_pipelined", "ansible_python_interpreter": "/usr/bin/python3",
             "sharedhost_users": users_for(index, count)}) for index, name in enumerate(names))}}, handle)
     env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=os.path.join(ROOT, "build", "collections"),
+               ANSIBLE_CONNECTION_PLUGINS=os.path.join(ROOT, "molecule", "resources", "plugins", "connection"),
                ANSIBLE_NOCOLOR="1", ANSIBLE_FORKS="4")
     args = [os.path.join(BIN, "ansible-playbook"), "-i", inventory, os.path.join(ROOT, "playbooks", "site.yml")]
     if serial is not None:

@@ -48,7 +48,7 @@ cat >"$inv/hosts.yml" <<EOF
 sharedhost_servers:
   hosts:
     $NAME:
-      ansible_connection: containers.podman.podman
+      ansible_connection: podman_pipelined
       ansible_python_interpreter: /usr/bin/python3
 EOF
 

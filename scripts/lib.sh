@@ -24,6 +24,8 @@ PODMAN_OPTS=(--runtime runc --ulimit nofile=20000:20000 --ulimit nproc=4096:4096
 
 # The collection is used straight from the work tree through a symlink farm.
 export ANSIBLE_COLLECTIONS_PATH="$BUILD/collections"
+# The test hosts' connection (podman exec with pipelining: one call per task).
+export ANSIBLE_CONNECTION_PLUGINS="$ROOT/molecule/resources/plugins/connection"
 
 log() { printf '==> %s\n' "$*"; }
 warn() { printf '!!! %s\n' "$*" >&2; }

@@ -2,7 +2,7 @@
 
 Molecule hands testinfra its Ansible inventory. testinfra runs commands itself
 (over ssh, docker, ...) only for connection types it knows; for
-``containers.podman.podman`` it falls back to one ``ansible`` process per command,
+``containers.podman.podman`` (and this project's ``podman_pipelined``) it falls back to one ``ansible`` process per command,
 about a second each. This plugin maps that connection to testinfra's own podman
 backend (``podman exec``), so tests stay fast while the hosts keep their
 inventory names and ``host.ansible`` still works.
@@ -15,7 +15,7 @@ from __future__ import annotations
 import testinfra
 from testinfra.utils import ansible_runner
 
-PODMAN_CONNECTIONS = ("containers.podman.podman", "podman")
+PODMAN_CONNECTIONS = ("containers.podman.podman", "podman", "podman_pipelined")
 _original_get_ansible_host = ansible_runner.get_ansible_host
 
 

@@ -86,6 +86,7 @@ def run_site(host, users_override, expect_failure=False, extra_args=(), extra_va
     with open(extra, "w") as handle:
         json.dump(dict(extra_vars or {}, sharedhost_users=users_override), handle)
     env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=os.path.join(ROOT, "build", "collections"),
+               ANSIBLE_CONNECTION_PLUGINS=os.path.join(ROOT, "molecule", "resources", "plugins", "connection"),
                ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0")
     playbook = os.path.join(os.path.dirname(sys.executable), "ansible-playbook")
     proc = subprocess.run([playbook, "-i", inventory, os.path.join(ROOT, "playbooks", "site.yml"),

@@ -117,6 +117,7 @@ def write_as(host, user, path, content):
 
 def _ansible_env(**extra):
     env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=os.path.join(ROOT, "build", "collections"),
+               ANSIBLE_CONNECTION_PLUGINS=os.path.join(ROOT, "molecule", "resources", "plugins", "connection"),
                ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0", ANSIBLE_PYTHON_INTERPRETER="/usr/bin/python3")
     env.update(extra)
     return env

@@ -52,6 +52,7 @@ def rollout(users=None, extra=(), expect_failure=False):
             json.dump({"multihost_users": users}, handle)
         args += ["-e", "@" + path]
     env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=os.path.join(ROOT, "build", "collections"),
+               ANSIBLE_CONNECTION_PLUGINS=os.path.join(ROOT, "molecule", "resources", "plugins", "connection"),
                ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0", ANSIBLE_FORKS="5")
     proc = subprocess.run(args + list(extra), env=env, capture_output=True, text=True, timeout=1200, check=False)
     output = proc.stdout + proc.stderr

@@ -19,6 +19,7 @@ def ansible_env(**extra):
     env = dict(os.environ)
     env.update({
         "ANSIBLE_COLLECTIONS_PATH": COLLECTIONS + os.pathsep + env.get("ANSIBLE_COLLECTIONS_PATH", ""),
+        "ANSIBLE_CONNECTION_PLUGINS": os.path.join(ROOT, "molecule", "resources", "plugins", "connection"),
         "ANSIBLE_STDOUT_CALLBACK": "ansible.posix.json",
         "ANSIBLE_LOCALHOST_WARNING": "false",
         "ANSIBLE_INVENTORY_UNPARSED_WARNING": "false",

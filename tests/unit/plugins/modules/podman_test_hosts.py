@@ -3,7 +3,7 @@
 Used by test_backend_services_systemd.py and test_hosted_accounts_container.py. Each
 test module starts its own containers from the project's test images (one per
 Debian release found), runs the module through ansible-playbook with the
-containers.podman.podman connection, and removes the containers afterwards.
+connection podman_pipelined (molecule/resources/plugins/connection), and removes the containers afterwards.
 """
 import json
 import shutil
@@ -71,7 +71,7 @@ def run_playbook(tmp_path, hosts, tasks, *flags):
     """Run tasks on all hosts in one play; return {host: [task results in order]}."""
     inventory = tmp_path / "inventory"
     inventory.write_text("".join(
-        "%s ansible_connection=containers.podman.podman ansible_python_interpreter=/usr/bin/python3\n" % host
+        "%s ansible_connection=podman_pipelined ansible_python_interpreter=/usr/bin/python3\n" % host
         for host in hosts))
     play = tmp_path / "play.json"
     play.write_text(json.dumps([{"hosts": "all", "gather_facts": False, "tasks": tasks}]))
