@@ -42,6 +42,9 @@ def rollout(workdir, names, count, serial):
         args += ["-e", "sharedhost_serial=%s" % serial]
     started = time.perf_counter()
     proc = sh(*args, env=env, check=False)
+    if os.environ.get("SHAREDHOST_BENCH_KEEP_OUTPUT"):  # dev: the last run's output, for profiling
+        with open("/tmp/last_rollout.txt", "w") as handle:
+            handle.write(proc.stdout)
     elapsed = time.perf_counter() - started
     if proc.returncode:
         raise SystemExit("rollout failed:\n%s\n%s" % (proc.stdout[-4000:], proc.stderr[-2000:]))
