@@ -1,6 +1,7 @@
 """Each vhost reaches its owner's backend, which runs under the owner's UID on its allocated port."""
 
-from conftest import http, listeners, registry
+from conftest import listeners
+from sharedhost_verify import http, registry
 
 
 def test_every_vhost_reaches_its_owners_content(host, users):

@@ -1,7 +1,7 @@
 """Limits come from outside the backend: its code cannot raise them, and a fork loop stops at the user's limit."""
 import base64
 
-from conftest import http
+from sharedhost_verify import http
 
 
 def main_pid(host, name):

@@ -1,5 +1,5 @@
 """One user's broken config: that backend fails with a clear message; everybody else keeps serving."""
-from conftest import http, wait_until, write_as
+from sharedhost_verify import http, wait_until, write_as
 
 
 def test_broken_include_fails_only_that_backend(host, users):

@@ -2,7 +2,8 @@
 stops only them and keeps their files; adding them back is a zero-change re-run away."""
 import copy
 
-from conftest import http, registry, run_site
+from conftest import run_site
+from sharedhost_verify import http, registry
 
 
 def test_vhost_conflict_fails_before_any_change(host, users):

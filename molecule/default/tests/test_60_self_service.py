@@ -1,6 +1,6 @@
 """Self-service, as the hosted user (never root): sharedhost-ctl acts on the caller's own backend,
 tests a config before a reload, shows the caller's own logs; logrotate keeps the backend serving."""
-from conftest import http, wait_until, write_as
+from sharedhost_verify import http, wait_until, write_as
 
 INCLUDE = "/home/alice/sharedhost/apache.conf"
 

@@ -7,7 +7,8 @@ import subprocess
 
 import pytest
 
-from conftest import http, registry, run_site, wait_until, write_as
+from conftest import run_site
+from sharedhost_verify import http, registry, wait_until, write_as
 
 CA_SUBJECT = "/CN=sharedhost verify CA"
 PROTO_LOG = "/var/log/sharedhost/alice/proto.log"

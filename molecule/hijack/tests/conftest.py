@@ -4,26 +4,22 @@ check that bob keeps (or gets back) his traffic, run the audit playbook, and
 record which enforcement layer stopped the attack into a table printed at the
 end of the verify output.
 
-Copied from molecule/default/tests/conftest.py: http, registry, listeners,
-platform, container, wait_until, restart_container, write_as, run_site (here
-with extra variables instead of a user list, and for several hosts at once).
+Shared helpers (http, registry, platform, container, wait_until,
+restart_container, write_as, playbook runs) come from
+molecule/resources/sharedhost_verify.py.
 """
 
-import base64
 import ipaddress
 import json
 import os
 import subprocess
-import sys
-import time
 
 import pytest
 import testinfra
-import yaml
 
-ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", ".."))
-EXAMPLE_VARS = os.path.join(ROOT, "examples", "inventory", "group_vars", "sharedhost_servers.yml")
-CONTAINER_PREFIX = "sharedhost-%s-" % os.environ.get("MOLECULE_SCENARIO_NAME", "hijack")
+from sharedhost_verify import (
+    PLAYBOOK, ROOT, ansible_env, example_users, http, platform, registry, run_playbook, wait_until, write_as)
+
 EPHEMERAL = os.environ.get("MOLECULE_EPHEMERAL_DIRECTORY", "/tmp")
 RESULTS = os.path.join(EPHEMERAL, "hijack-results.json")
 
@@ -36,28 +32,11 @@ STRAY_PORTS = (25000, 25001)
 HOLD_SECONDS = 240
 
 
-# --- copied helpers ----------------------------------------------------------
-
-def example_users():
-    with open(EXAMPLE_VARS) as handle:
-        return yaml.safe_load(handle)["sharedhost_users"]
-
+# --- helpers ------------------------------------------------------------------
 
 @pytest.fixture(scope="session")
 def users():
     return example_users()
-
-
-def http(host, vhost, path="/", timeout=10):
-    """(status, body) of a request through the frontend on port 80, Host header set."""
-    result = host.run("curl -s -m %s -o /tmp/.verify-body -w '%%{http_code}' -H 'Host: %s' http://127.0.0.1%s",
-                      str(timeout), vhost, path)
-    body = host.run("cat /tmp/.verify-body 2>/dev/null; rm -f /tmp/.verify-body").stdout
-    return result.stdout.strip(), body
-
-
-def registry(host):
-    return json.loads(host.file("/var/lib/sharedhost/ports.json").content_string)
 
 
 def listeners(host):
@@ -85,59 +64,12 @@ def holders(host, port):
     return sorted(set(uid for _addr, p, uid in listeners(host) if p == port))
 
 
-def platform(host):
-    """The host's inventory name (the Molecule platform)."""
-    return host.backend.host
-
-
-def container(host):
-    return CONTAINER_PREFIX + platform(host)
-
-
-def wait_until(predicate, timeout=90, step=1.0, message="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(step)
-    raise AssertionError("timed out after %ss waiting for %s" % (timeout, message))
-
-
-def restart_container(host):
-    subprocess.run(["podman", "restart", "-t", "10", container(host)], check=True, capture_output=True, timeout=120)
-    wait_until(lambda: host.run("systemctl is-system-running").stdout.strip() in ("running", "degraded"),
-               message="systemd to boot in %s" % container(host))
-
-
-def write_as(host, user, path, content):
-    """Replace a file's content as the given (unprivileged) user."""
-    encoded = base64.b64encode(content.encode()).decode()
-    host.check_output("echo %s | base64 -d | runuser -u %s -- tee %s >/dev/null", encoded, user, path)
-
-
-def _ansible_env(**extra):
-    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=os.path.join(ROOT, "build", "collections"),
-               ANSIBLE_CONNECTION_PLUGINS=os.path.join(ROOT, "molecule", "resources", "plugins", "connection"),
-               ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0", ANSIBLE_PYTHON_INTERPRETER="/usr/bin/python3")
-    env.update(extra)
-    return env
-
-
 def run_site(platforms, extra_vars, expect_failure=False):
     """Run playbooks/site.yml on these hosts (one run), with extra variables: a dict
     (passed as JSON) or a string as an admin would type it after -e."""
-    inventory = os.environ["MOLECULE_INVENTORY_FILE"]
-    playbook = os.path.join(os.path.dirname(sys.executable), "ansible-playbook")
-    proc = subprocess.run([playbook, "-i", inventory, os.path.join(ROOT, "playbooks", "site.yml"),
-                           "--limit", ",".join(platforms),
-                           "-e", extra_vars if isinstance(extra_vars, str) else json.dumps(extra_vars)],
-                          env=_ansible_env(), capture_output=True, text=True, timeout=600, check=False)
-    output = proc.stdout + proc.stderr
-    if expect_failure:
-        assert proc.returncode != 0, output[-3000:]
-    else:
-        assert proc.returncode == 0, output[-6000:]
-    return output
+    return run_playbook("site.yml", ["--limit", ",".join(platforms),
+                                     "-e", extra_vars if isinstance(extra_vars, str) else json.dumps(extra_vars)],
+                        expect_failure=expect_failure)
 
 
 def all_hosts():
@@ -173,11 +105,10 @@ def audit(host, remediate=False, kill_strays=False):
     """Run playbooks/audit.yml on this host with the JSON callback; the port_audit
     result, the printed report lines and the return code."""
     inventory = os.environ["MOLECULE_INVENTORY_FILE"]
-    playbook = os.path.join(os.path.dirname(sys.executable), "ansible-playbook")
     extra = {"sharedhost_audit_remediate": remediate, "sharedhost_audit_kill_strays": kill_strays}
-    proc = subprocess.run([playbook, "-i", inventory, os.path.join(ROOT, "playbooks", "audit.yml"),
+    proc = subprocess.run([PLAYBOOK, "-i", inventory, os.path.join(ROOT, "playbooks", "audit.yml"),
                            "--limit", platform(host), "-e", json.dumps(extra)],
-                          env=_ansible_env(ANSIBLE_STDOUT_CALLBACK="ansible.posix.json"),
+                          env=ansible_env(ANSIBLE_STDOUT_CALLBACK="ansible.posix.json"),
                           capture_output=True, text=True, timeout=180, check=False)
     try:
         doc = json.loads(proc.stdout)

@@ -1,8 +1,8 @@
 """Attack 1, the seed scenario: alice copies bob's port into her own backend config and
 wins the race at boot (bob's backend is made to start after hers). The start-time guard
 refuses her backend; bob, started after the boot, serves."""
-from conftest import (ATTACKER, VICTIM, audit, holders, http, port_of, record, restart_container,
-                      restore_backends, uid_of, unit, wait_bob_serves, wait_until, write_as)
+from conftest import ATTACKER, VICTIM, audit, holders, port_of, record, restore_backends, uid_of, unit, wait_bob_serves
+from sharedhost_verify import http, restart_container, wait_until, write_as
 
 INCLUDE = "/home/%s/sharedhost/apache.conf" % ATTACKER
 

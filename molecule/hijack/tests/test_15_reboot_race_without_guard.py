@@ -7,10 +7,11 @@ import json
 
 import pytest
 
-from conftest import (ATTACKER, VICTIM, all_hosts, assert_no_connection, audit, audit_remediate_and_recheck,
-                      bob_serves, holders, journal, now, platform, port_of, record, restart_container,
-                      restore_backends, run_site, socket_bind_for_backends, uid_of, unit, wait_bob_serves,
-                      wait_port_taken, wait_until, write_as)
+from conftest import (
+    ATTACKER, VICTIM, all_hosts, assert_no_connection, audit, audit_remediate_and_recheck, bob_serves, holders,
+    journal, now, port_of, record, restore_backends, run_site, socket_bind_for_backends, uid_of, unit,
+    wait_bob_serves, wait_port_taken)
+from sharedhost_verify import platform, restart_container, wait_until, write_as
 
 INCLUDE = "/home/%s/sharedhost/apache.conf" % ATTACKER
 

@@ -1,9 +1,10 @@
 """Attack 2: while bob's backend is down (restart, crash, maintenance) alice starts a
 web server of her own on bob's port from a login shell; then bob's backend starts."""
-from conftest import (ATTACKER, HOLD_SECONDS, VICTIM, assert_no_connection, audit, audit_remediate_and_recheck,
-                      bob_serves, first_login_after_reload, holders, now, port_of, record, restore_backends,
-                      socket_bind_for_sessions, stop_attacker, uid_of, unit, wait_bob_serves, wait_port_taken,
-                      wait_until)
+from conftest import (
+    ATTACKER, HOLD_SECONDS, VICTIM, assert_no_connection, audit, audit_remediate_and_recheck, bob_serves,
+    first_login_after_reload, holders, now, port_of, record, restore_backends, socket_bind_for_sessions,
+    stop_attacker, uid_of, unit, wait_bob_serves, wait_port_taken)
+from sharedhost_verify import wait_until
 
 LOG = "/home/%s/.hijack-http.log" % ATTACKER
 

@@ -1,8 +1,9 @@
 """Attack 3, with bob serving: alice binds bob's port on ::1 and on 0.0.0.0, and squats
 unallocated ports of the range (strays) on 127.0.0.1 and 0.0.0.0, from a login shell."""
-from conftest import (ATTACKER, STRAY_PORTS, VICTIM, assert_no_connection, audit, audit_remediate_and_recheck,
-                      bob_serves, outcome, port_of, read_state, record, restore_backends, socket_bind_for_sessions,
-                      squat_from_login_shell, stop_attacker, uid_of)
+from conftest import (
+    ATTACKER, STRAY_PORTS, VICTIM, assert_no_connection, audit, audit_remediate_and_recheck, bob_serves, outcome,
+    port_of, read_state, record, restore_backends, socket_bind_for_sessions, squat_from_login_shell, stop_attacker,
+    uid_of)
 
 
 def test_ipv6_wildcard_and_stray_binds(host):

@@ -5,9 +5,9 @@ first session in the slice after a reload is not held by it for its first millis
 (measured on Debian 13: the first bind, about 20 ms after the session started, went
 through in most tries; the next one failed with EPERM); the nftables owner rule and the
 audit still hold."""
-from conftest import (ATTACKER, STRAY_PORTS, assert_no_connection, audit, audit_remediate_and_recheck, bob_serves,
-                      outcome, record, restore_backends, socket_bind_for_sessions, squat_from_login_shell,
-                      stop_attacker, uid_of)
+from conftest import (
+    ATTACKER, STRAY_PORTS, assert_no_connection, audit, audit_remediate_and_recheck, bob_serves, outcome, record,
+    restore_backends, socket_bind_for_sessions, squat_from_login_shell, stop_attacker, uid_of)
 
 TRIES = 3
 

@@ -1,10 +1,11 @@
 """Attack 4a: a process of alice's outside her login sessions and outside her backend
 unit (systemd-run --uid=alice: a transient service in system.slice, which the user
 slice's socket-bind restrictions do not cover) takes bob's port while bob is down."""
-from conftest import (ATTACKER, HOLD_SECONDS, SQUAT_PATH, VICTIM, assert_no_connection, audit,
-                      audit_remediate_and_recheck, bob_serves, holders, install_squat, now, outcome, port_of,
-                      read_state, record, restore_backends, socket_bind_for_sessions, state_path, stop_attacker,
-                      uid_of, unit, wait_bob_serves, wait_port_taken, wait_state, wait_until)
+from conftest import (
+    ATTACKER, HOLD_SECONDS, SQUAT_PATH, VICTIM, assert_no_connection, audit, audit_remediate_and_recheck,
+    bob_serves, holders, install_squat, now, outcome, port_of, read_state, record, restore_backends,
+    socket_bind_for_sessions, state_path, stop_attacker, uid_of, unit, wait_bob_serves, wait_port_taken, wait_state)
+from sharedhost_verify import wait_until
 
 RUN_UNIT = "hijack-alice-run"
 

@@ -3,9 +3,10 @@ when the session starts, see conftest.attacker_session) tries bob's port on 127.
 on ::1 and an unallocated port, while bob serves. Debian's cron opens no logind session
 (pam_systemd is not in common-session-noninteractive), so the job runs in cron.service,
 outside her user slice."""
-from conftest import (ATTACKER, CRON_GO, STRAY_PORTS, VICTIM, assert_no_connection, audit,
-                      audit_remediate_and_recheck, bob_serves, cron_targets, outcome, port_of, read_state, record,
-                      remove_cron_attack, restore_backends, socket_bind_for_sessions, stop_attacker, uid_of, wait_state)
+from conftest import (
+    ATTACKER, CRON_GO, STRAY_PORTS, VICTIM, assert_no_connection, audit, audit_remediate_and_recheck, bob_serves,
+    cron_targets, outcome, port_of, read_state, record, remove_cron_attack, restore_backends,
+    socket_bind_for_sessions, stop_attacker, uid_of, wait_state)
 
 
 def test_cron_job_on_bobs_port(host):

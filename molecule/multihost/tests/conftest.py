@@ -5,11 +5,11 @@ import copy
 import json
 import os
 import subprocess
-import sys
 
 import yaml
 
-ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", ".."))
+from sharedhost_verify import ROOT, run_playbook
+
 PREFIX = "sharedhost-multihost-"
 USERS_FILE = os.path.join(ROOT, "molecule", "multihost", "inventory", "group_vars", "all.yml")
 ADDRESS = {"fe-1": "10.89.231.10", "be-1": "10.89.231.11", "be-2": "10.89.231.12",
@@ -44,23 +44,14 @@ def registry(name):
 
 def rollout(users=None, extra=(), expect_failure=False):
     """Run playbooks/site.yml on the whole inventory; users (host -> entries) replace the placement."""
-    args = [os.path.join(os.path.dirname(sys.executable), "ansible-playbook"),
-            "-i", os.environ["MOLECULE_INVENTORY_FILE"], os.path.join(ROOT, "playbooks", "site.yml")]
+    args = []
     if users is not None:
         path = os.path.join(os.environ.get("MOLECULE_EPHEMERAL_DIRECTORY", "/tmp"), "multihost-users.json")
         with open(path, "w") as handle:
             json.dump({"multihost_users": users}, handle)
         args += ["-e", "@" + path]
-    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=os.path.join(ROOT, "build", "collections"),
-               ANSIBLE_CONNECTION_PLUGINS=os.path.join(ROOT, "molecule", "resources", "plugins", "connection"),
-               ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0", ANSIBLE_FORKS="5")
-    proc = subprocess.run(args + list(extra), env=env, capture_output=True, text=True, timeout=1200, check=False)
-    output = proc.stdout + proc.stderr
-    if expect_failure:
-        assert proc.returncode != 0, output[-4000:]
-    else:
-        assert proc.returncode == 0, output[-8000:]
-    return output
+    return run_playbook("site.yml", args + list(extra), expect_failure=expect_failure, timeout=1200,
+                        ANSIBLE_FORKS="5")
 
 
 def recap(output):

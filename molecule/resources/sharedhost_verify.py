@@ -1,0 +1,88 @@
+"""Helpers shared by the Molecule scenarios' testinfra tests: the example users,
+HTTP through a test host's frontend, the port registry, waiting, container
+restarts, writing files as a hosted user, and playbook runs with the suite's
+environment. On the verifier's PYTHONPATH (.config/molecule/config.yml)."""
+
+import base64
+import json
+import os
+import subprocess
+import sys
+import time
+
+import yaml
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+EXAMPLE_VARS = os.path.join(ROOT, "examples", "inventory", "group_vars", "sharedhost_servers.yml")
+CONTAINER_PREFIX = "sharedhost-%s-" % os.environ.get("MOLECULE_SCENARIO_NAME", "default")
+PLAYBOOK = os.path.join(os.path.dirname(sys.executable), "ansible-playbook")
+
+
+def example_users():
+    with open(EXAMPLE_VARS) as handle:
+        return yaml.safe_load(handle)["sharedhost_users"]
+
+
+def http(host, vhost, path="/", timeout=10):
+    """(status, body) of a request through the frontend on port 80, Host header set."""
+    result = host.run("curl -s -m %s -o /tmp/.verify-body -w '%%{http_code}' -H 'Host: %s' http://127.0.0.1%s",
+                      str(timeout), vhost, path)
+    body = host.run("cat /tmp/.verify-body 2>/dev/null; rm -f /tmp/.verify-body").stdout
+    return result.stdout.strip(), body
+
+
+def registry(host):
+    return json.loads(host.file("/var/lib/sharedhost/ports.json").content_string)
+
+
+def platform(host):
+    """The host's inventory name (the Molecule platform)."""
+    return host.backend.host
+
+
+def container(host):
+    return CONTAINER_PREFIX + platform(host)
+
+
+def wait_until(predicate, timeout=90, step=1.0, message="condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(step)
+    raise AssertionError("timed out after %ss waiting for %s" % (timeout, message))
+
+
+def restart_container(host):
+    subprocess.run(["podman", "restart", "-t", "10", container(host)], check=True, capture_output=True, timeout=120)
+    wait_until(lambda: host.run("systemctl is-system-running").stdout.strip() in ("running", "degraded"),
+               message="systemd to boot in %s" % container(host))
+
+
+def write_as(host, user, path, content):
+    """Replace a file's content as the given user."""
+    encoded = base64.b64encode(content.encode()).decode()
+    host.check_output("echo %s | base64 -d | runuser -u %s -- tee %s >/dev/null", encoded, user, path)
+
+
+def ansible_env(**extra):
+    """The environment of the suite's ansible-playbook runs: the collection in place, the test hosts'
+    connection, no colours."""
+    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=os.path.join(ROOT, "build", "collections"),
+               ANSIBLE_CONNECTION_PLUGINS=os.path.join(ROOT, "molecule", "resources", "plugins", "connection"),
+               ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0", ANSIBLE_PYTHON_INTERPRETER="/usr/bin/python3")
+    env.update(extra)
+    return env
+
+
+def run_playbook(name, args, expect_failure=False, timeout=600, **env):
+    """Run playbooks/NAME against the scenario's inventory; the output. Asserts the outcome."""
+    proc = subprocess.run([PLAYBOOK, "-i", os.environ["MOLECULE_INVENTORY_FILE"],
+                           os.path.join(ROOT, "playbooks", name)] + list(args),
+                          env=ansible_env(**env), capture_output=True, text=True, timeout=timeout, check=False)
+    output = proc.stdout + proc.stderr
+    if expect_failure:
+        assert proc.returncode != 0, output[-3000:]
+    else:
+        assert proc.returncode == 0, output[-6000:]
+    return output
