@@ -8,9 +8,11 @@ N users with Apache backends and one vhost each, then
   * peak RSS of the controller (ansible-playbook and its workers).
 
 Targets (issue 3): first converge of 500 users <= 4x the 10-user one, no-op
-re-run of 500 <= 2x the 10-user one, tasks executed constant in N.
+re-run of 500 <= 2x the 10-user one, tasks executed constant in N. Issue 7: 1,000 users'
+first converge <= 5x the 10-user one, no-op <= 2x and under 60 s, controller peak memory
+under 500 MB; seconds per role come from the ansible.posix.profile_tasks callback.
 
-Usage: .venv/bin/python bench/converge_bench.py [--users 10 100 500] [--release trixie] [--markdown]
+Usage: .venv/bin/python bench/converge_bench.py [--users 10 100 500 1000] [--release trixie] [--markdown]
 Runs only against the project's own podman test hosts (named sharedhost-bench-N), removed afterwards.
 """
 import argparse
@@ -59,7 +61,8 @@ def converge(workdir, name, count):
             "sharedhost_users": users_for(count)}}}}, handle)
     env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=os.path.join(ROOT, "build", "collections"),
                ANSIBLE_CONNECTION_PLUGINS=os.path.join(ROOT, "molecule", "resources", "plugins", "connection"),
-               ANSIBLE_NOCOLOR="1", ANSIBLE_PIPELINING="1")
+               ANSIBLE_NOCOLOR="1", ANSIBLE_PIPELINING="1",
+               ANSIBLE_CALLBACKS_ENABLED="ansible.posix.profile_tasks", PROFILE_TASKS_TASK_OUTPUT_LIMIT="all")
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     started = time.perf_counter()
     proc = sh(os.path.join(BIN, "ansible-playbook"), "-i", inventory, os.path.join(ROOT, "playbooks", "site.yml"),
@@ -70,7 +73,21 @@ def converge(workdir, name, count):
         raise SystemExit("converge of %d users failed:\n%s\n%s" % (count, proc.stdout[-4000:], proc.stderr[-2000:]))
     recap = re.search(r"ok=(\d+)\s+changed=(\d+)\s+unreachable=\d+\s+failed=(\d+)\s+skipped=(\d+)", proc.stdout)
     ok, changed, _failed, skipped = (int(g) for g in recap.groups())
-    return {"seconds": elapsed, "tasks": ok + skipped, "changed": changed, "peak_kib": peak}
+    return {"seconds": elapsed, "tasks": ok + skipped, "changed": changed, "peak_kib": peak,
+            "phases": phases(proc.stdout)}
+
+
+def phases(output):
+    """Seconds per role (and 'playbook' for the playbook's own tasks), from profile_tasks' summary."""
+    totals = {}
+    for line in output.split("PLAY RECAP")[-1].splitlines():
+        found = re.match(r"^(.*?) -+ (\d+\.\d+)s$", line.strip())
+        if not found or found.group(1).startswith("="):
+            continue
+        role = re.match(r"^sharedhost\.hosting\.(\w+) : ", found.group(1))
+        key = role.group(1) if role else "playbook"
+        totals[key] = totals.get(key, 0.0) + float(found.group(2))
+    return totals
 
 
 def all_vhosts_answer(name, count):
@@ -120,6 +137,11 @@ def main():
         else:
             print("%5d users: first %.1f s (%d tasks), no-op %.1f s (%d tasks, changed=%d), %d not answering, "
                   "ratios %.2fx / %.2fx" % line)
+    print("\nseconds per phase (profile_tasks), first converge / no-op:")
+    for count, first, second, _failing in rows:
+        order = sorted(first["phases"], key=lambda k: -first["phases"][k])
+        cells = ["%s %.1f/%.1f" % (k, first["phases"][k], second["phases"].get(k, 0)) for k in order]
+        print("  %d users: %s" % (count, ", ".join(cells)))
     tasks = set(r[1]["tasks"] for r in rows) | set(r[2]["tasks"] for r in rows)
     ok = (len(set(r[2]["tasks"] for r in rows)) == 1 and all(r[2]["changed"] == 0 and r[3] == 0 for r in rows))
     print("tasks executed per run: %s" % sorted(tasks))
