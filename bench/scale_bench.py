@@ -31,12 +31,17 @@ NAME = "sharedhost-bench-scale"
 
 # PSS and RSS (kB) per backend unit, from the cgroup of each sharedhost-backend@ unit.
 MEMORY = r"""
-import glob, json, os
+import json, os, subprocess
+out = subprocess.run(["systemctl", "show", "-p", "Id", "-p", "ControlGroup", "sharedhost-backend@*.service"],
+                     stdout=subprocess.PIPE, universal_newlines=True).stdout
 rows = {}
-for unit in glob.glob("/sys/fs/cgroup/system.slice/system-sharedhost\\x2dbackend.slice/sharedhost-backend@*.service"):
-    user = unit.rsplit("@", 1)[1][:-len(".service")]
+for block in out.strip().split("\n\n"):
+    fields = dict(line.split("=", 1) for line in block.splitlines() if "=" in line)
+    if not fields.get("ControlGroup"):
+        continue
+    user = fields["Id"].split("@", 1)[1][:-len(".service")]
     pss = rss = procs = 0
-    for pid in open(os.path.join(unit, "cgroup.procs")).read().split():
+    for pid in open("/sys/fs/cgroup" + fields["ControlGroup"] + "/cgroup.procs").read().split():
         try:
             for line in open("/proc/%s/smaps_rollup" % pid):
                 if line.startswith("Pss:"):

@@ -8,7 +8,7 @@ import subprocess
 import pytest
 
 from conftest import run_site
-from sharedhost_verify import http, registry, wait_until, write_as
+from sharedhost_verify import http, platform, registry, wait_until, write_as
 
 CA_SUBJECT = "/CN=sharedhost verify CA"
 PROTO_LOG = "/var/log/sharedhost/alice/proto.log"
@@ -139,9 +139,18 @@ def test_https_per_vhost_with_redirect_and_forwarded_proto(host, users, pki):
     again = run_site(host, users_with_redirect(users), extra_vars={"frontend_tls_certificates": certificates})
     assert "changed=0" in again.split("PLAY RECAP")[-1], again[-3000:]
 
+    # The self-signed default, chosen explicitly: names without a certificate (carol's) are served over HTTPS with
+    # it, and the certificates given before are removed once no entry uses them.
+    run_site(host, users, extra_vars={"frontend_tls_self_signed": True})
+    assert "subject=CN=%s" % platform(host) in served_certificate(host, "carol.example.test")
+    status = host.run("curl -sk -o /tmp/.verify-tls-body -w '%{http_code}' --resolve carol.example.test:443:127.0.0.1 "
+                      "https://carol.example.test/").stdout
+    assert status == "200" and "backend of carol" in host.file("/tmp/.verify-tls-body").content_string
+    assert not host.file("/etc/apache2/sharedhost/tls/alice.example.test.key").exists
+
     # Without certificates HTTPS is off again: port 443 closed, the installed files removed, the host's own kept.
     run_site(host, users)
     assert not host.socket("tcp://443").is_listening
-    assert not host.file("/etc/apache2/sharedhost/tls/alice.example.test.key").exists
+    assert not host.file("/etc/apache2/sharedhost/tls/_default.key").exists
     assert host.file("/etc/ssl/verify-bob/bob.key").exists
     assert http(host, "bob.example.test")[0] == "200"
