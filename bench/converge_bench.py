@@ -36,6 +36,18 @@ def sh(*cmd, check=True, **kwargs):
     return subprocess.run(list(cmd), capture_output=True, text=True, check=check, **kwargs)
 
 
+def ensure_pid_max(users, per_backend=40):
+    """Every Apache backend runs ~35 threads (32 workers + listener + parent), and every thread takes a
+    pid: 1,000 users need about 40,000, beyond the kernel's historic default pid_max of 32768 (Debian's
+    systemd raises it to 4194304 on 64-bit hosts; this machine's kernel was left at 32768)."""
+    with open("/proc/sys/kernel/pid_max") as handle:
+        current = int(handle.read())
+    wanted = users * per_backend + 16384
+    if current < wanted:
+        print("raising kernel.pid_max from %d to %d for %d backends" % (current, 4194304, users), file=sys.stderr)
+        sh("sysctl", "-q", "-w", "kernel.pid_max=4194304")
+
+
 def start_host(name, release):
     sh("podman", "rm", "-f", "-t", "0", name, check=False)
     sh("podman", "run", "-d", "--name", name, *PODMAN, "--privileged", "--systemd=false",
@@ -109,6 +121,7 @@ def main():
     rows = []
     for count in opts.users:
         name = "sharedhost-bench-%d" % count
+        ensure_pid_max(count)
         start_host(name, opts.release)
         try:
             with tempfile.TemporaryDirectory() as workdir:

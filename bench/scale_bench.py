@@ -25,7 +25,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from converge_bench import converge, sh, start_host  # noqa: E402
+from converge_bench import converge, ensure_pid_max, sh, start_host  # noqa: E402
 
 NAME = "sharedhost-bench-scale"
 
@@ -41,7 +41,11 @@ for block in out.strip().split("\n\n"):
         continue
     user = fields["Id"].split("@", 1)[1][:-len(".service")]
     pss = rss = procs = 0
-    for pid in open("/sys/fs/cgroup" + fields["ControlGroup"] + "/cgroup.procs").read().split():
+    try:
+        pids = open("/sys/fs/cgroup" + fields["ControlGroup"] + "/cgroup.procs").read().split()
+    except OSError:
+        pids = []  # the unit stopped meanwhile
+    for pid in pids:
         try:
             for line in open("/proc/%s/smaps_rollup" % pid):
                 if line.startswith("Pss:"):
@@ -93,7 +97,10 @@ print(json.dumps({"pending": len(pending), "done_at": time.time()}))
 
 
 def in_host(script, *args, timeout=600):
-    return sh("podman", "exec", "-i", NAME, "python3", "-", *args, input=script, timeout=timeout).stdout.strip()
+    proc = sh("podman", "exec", "-i", NAME, "python3", "-", *args, input=script, timeout=timeout, check=False)
+    if proc.returncode:
+        raise SystemExit("script in %s failed (rc %d): %s" % (NAME, proc.returncode, proc.stderr[-2000:]))
+    return proc.stdout.strip()
 
 
 def frontend_workers():
@@ -103,6 +110,7 @@ def frontend_workers():
 
 def memory(count):
     rows = json.loads(in_host(MEMORY))
+    rows = dict((user, row) for user, row in rows.items() if row["processes"])
     pss = sorted(r["pss_kb"] for r in rows.values())
     rss = sorted(r["rss_kb"] for r in rows.values())
     return {"backends": len(rows), "processes": sum(r["processes"] for r in rows.values()),
@@ -136,6 +144,7 @@ def main():
     parser.add_argument("--release", default="trixie")
     parser.add_argument("--skip-boot", action="store_true")
     opts = parser.parse_args()
+    ensure_pid_max(opts.users)
     start_host(NAME, opts.release)
     try:
         with tempfile.TemporaryDirectory() as workdir:
