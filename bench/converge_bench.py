@@ -36,6 +36,15 @@ def sh(*cmd, check=True, **kwargs):
     return subprocess.run(list(cmd), capture_output=True, text=True, check=check, **kwargs)
 
 
+def ansible_env(**extra):
+    """ansible-playbook's environment in the benches: the collection in place, the test hosts' connection."""
+    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=os.path.join(ROOT, "build", "collections"),
+               ANSIBLE_CONNECTION_PLUGINS=os.path.join(ROOT, "molecule", "resources", "plugins", "connection"),
+               ANSIBLE_NOCOLOR="1")
+    env.update(extra)
+    return env
+
+
 def ensure_pid_max(users, per_backend=40):
     """Every Apache backend runs ~35 threads (32 workers + listener + parent), and every thread takes a
     pid: 1,000 users need about 40,000, beyond the kernel's historic default pid_max of 32768 (Debian's
@@ -71,10 +80,7 @@ def converge(workdir, name, count):
         json.dump({"sharedhost_servers": {"hosts": {name: {
             "ansible_connection": "podman_pipelined", "ansible_python_interpreter": "/usr/bin/python3",
             "sharedhost_users": users_for(count)}}}}, handle)
-    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=os.path.join(ROOT, "build", "collections"),
-               ANSIBLE_CONNECTION_PLUGINS=os.path.join(ROOT, "molecule", "resources", "plugins", "connection"),
-               ANSIBLE_NOCOLOR="1", ANSIBLE_PIPELINING="1",
-               ANSIBLE_CALLBACKS_ENABLED="ansible.posix.profile_tasks", PROFILE_TASKS_TASK_OUTPUT_LIMIT="all")
+    env = ansible_env(ANSIBLE_CALLBACKS_ENABLED="ansible.posix.profile_tasks", PROFILE_TASKS_TASK_OUTPUT_LIMIT="all")
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     started = time.perf_counter()
     proc = sh(os.path.join(BIN, "ansible-playbook"), "-i", inventory, os.path.join(ROOT, "playbooks", "site.yml"),

@@ -19,7 +19,7 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from converge_bench import ROOT, BIN, sh, start_host  # noqa: E402
+from converge_bench import ROOT, BIN, ansible_env, sh, start_host  # noqa: E402
 
 NAME = "sharedhost-bench-frontend"
 ERRORS = []
@@ -32,8 +32,7 @@ def converge(workdir, vhost_count):
         json.dump({"sharedhost_servers": {"hosts": {NAME: {
             "ansible_connection": "podman_pipelined", "ansible_python_interpreter": "/usr/bin/python3",
             "sharedhost_users": [{"name": "web", "vhosts": vhosts}]}}}}, handle)
-    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=os.path.join(ROOT, "build", "collections"),
-               ANSIBLE_CONNECTION_PLUGINS=os.path.join(ROOT, "molecule", "resources", "plugins", "connection"))
+    env = ansible_env()
     proc = sh(os.path.join(BIN, "ansible-playbook"), "-i", inventory, os.path.join(ROOT, "playbooks", "site.yml"),
               env=env, check=False)
     if proc.returncode:

@@ -20,7 +20,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from converge_bench import BIN, ROOT, sh, start_host  # noqa: E402
+from converge_bench import BIN, ROOT, ansible_env, sh, start_host  # noqa: E402
 
 
 def users_for(host_index, count):
@@ -34,17 +34,12 @@ def rollout(workdir, names, count, serial):
         json.dump({"sharedhost_servers": {"hosts": dict((name, {
             "ansible_connection": "podman_pipelined", "ansible_python_interpreter": "/usr/bin/python3",
             "sharedhost_users": users_for(index, count)}) for index, name in enumerate(names))}}, handle)
-    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=os.path.join(ROOT, "build", "collections"),
-               ANSIBLE_CONNECTION_PLUGINS=os.path.join(ROOT, "molecule", "resources", "plugins", "connection"),
-               ANSIBLE_NOCOLOR="1", ANSIBLE_FORKS="4")
+    env = ansible_env(ANSIBLE_FORKS="4")
     args = [os.path.join(BIN, "ansible-playbook"), "-i", inventory, os.path.join(ROOT, "playbooks", "site.yml")]
     if serial is not None:
         args += ["-e", "sharedhost_serial=%s" % serial]
     started = time.perf_counter()
     proc = sh(*args, env=env, check=False)
-    if os.environ.get("SHAREDHOST_BENCH_KEEP_OUTPUT"):  # dev: the last run's output, for profiling
-        with open("/tmp/last_rollout.txt", "w") as handle:
-            handle.write(proc.stdout)
     elapsed = time.perf_counter() - started
     if proc.returncode:
         raise SystemExit("rollout failed:\n%s\n%s" % (proc.stdout[-4000:], proc.stderr[-2000:]))
