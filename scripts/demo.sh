@@ -57,6 +57,7 @@ ansible-playbook -i "$inv" "$ROOT/playbooks/site.yml"
 
 log "proof: every vhost through the frontend on port 80"
 podman exec -i "$NAME" python3 - <<'EOF'
+import os
 import pwd
 import urllib.request
 
@@ -76,15 +77,19 @@ with open("/etc/apache2/sharedhost/vhosts.map") as handle:
     for line in handle:
         if not line.strip() or line.startswith("#"):
             continue
-        vhost, target = line.split()
-        port = int(target.rsplit(":", 1)[1])
+        vhost, url = line.split()
+        if url.startswith("unix:"):  # a socket backend: unix:/path|http://localhost
+            target = url.split("|")[0]
+            uid = os.stat(target[len("unix:"):]).st_uid if os.path.exists(target[len("unix:"):]) else None
+        else:
+            target = url[len("http://"):]
+            uid = owners.get(int(target.rsplit(":", 1)[1]))
         request = urllib.request.Request("http://127.0.0.1/", headers={"Host": vhost})
         try:
             with urllib.request.urlopen(request, timeout=10) as answer:
                 status, body = answer.status, answer.read().decode("utf-8", "replace")
         except urllib.error.HTTPError as err:
             status, body = err.code, ""
-        uid = owners.get(port)
         user = pwd.getpwuid(uid).pw_name if uid is not None else "-"
         first = " ".join(body.split())
         first = first[first.find("<h1>") + 4:first.find("</h1>")] if "<h1>" in first else first
@@ -94,7 +99,7 @@ try:
     urllib.request.urlopen(request, timeout=10)
 except urllib.error.HTTPError as err:
     rows.append(("unknown.example.test", str(err.code), "-", "-", err.read().decode().strip()[:60]))
-header = ("vhost", "status", "backend", "owner of listener", "answer")
+header = ("vhost", "status", "backend", "owner of listener/socket", "answer")
 widths = [max(len(r[i]) for r in rows + [header]) for i in range(5)]
 for row in [header] + rows:
     print("  ".join(col.ljust(widths[i]) for i, col in enumerate(row)))

@@ -31,6 +31,11 @@ def http(host, vhost, path="/", timeout=10):
     return result.stdout.strip(), body
 
 
+def socket_path(name):
+    """The Unix socket of a socket backend (socket: true), as the backends role places it."""
+    return "/var/lib/sharedhost/sockets/%s/http.sock" % name
+
+
 def registry(host):
     return json.loads(host.file("/var/lib/sharedhost/ports.json").content_string)
 

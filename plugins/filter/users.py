@@ -9,21 +9,31 @@ __metaclass__ = type
 
 from ansible_collections.sharedhost.hosting.plugins.module_utils.user_spec import (
     normalize_users,
+    socket_path,
     user_problems,
 )
 
 
 def vhost_map(users, ports, address="127.0.0.1"):
-    """Lines 'vhost address:port' for every present user's vhosts (first port), sorted."""
+    """Lines 'vhost target' for every present user's vhosts, sorted.
+
+    The target is 'address:port' (the user's first port) or, for a socket backend
+    (socket: true), 'unix:/path/of/the.sock' on this host.
+    """
     lines = []
     if ":" in address and not address.startswith("["):
         address = "[%s]" % address  # IPv6 literal in a URL authority
     for user in users:
         if user.get("state", "present") != "present" or user["name"] not in ports:
             continue
-        port = ports[user["name"]][0]
+        if user.get("socket"):
+            target = "unix:%s" % socket_path(user["name"])
+        elif ports[user["name"]]:
+            target = "%s:%d" % (address, ports[user["name"]][0])
+        else:
+            continue
         for vhost in user.get("vhosts", []):
-            lines.append("%s %s:%d" % (vhost.lower().rstrip("."), address, port))
+            lines.append("%s %s" % (vhost.lower().rstrip("."), target))
     return sorted(lines)
 
 
@@ -33,6 +43,13 @@ def route_map(backends):
     for backend in backends:
         lines.extend(vhost_map(normalize_users(backend["users"]), backend["ports"], backend["address"]))
     return sorted(lines)
+
+
+def proxy_url(target):
+    """The proxy URL of a route target: 'http://address:port', or Apache's 'unix:/path|http://localhost'."""
+    if target.startswith("unix:"):
+        return "%s|http://localhost" % target
+    return "http://%s" % target
 
 
 def _present_users(backends):
@@ -74,6 +91,7 @@ class FilterModule(object):
             "normalize_users": normalize_users,
             "vhost_map": vhost_map,
             "route_map": route_map,
+            "proxy_url": proxy_url,
             "vhost_owners": vhost_owners,
             "https_redirects": https_redirects,
             "uid_map": uid_map,

@@ -41,7 +41,7 @@ def run_allocation(registry_path, users, port_range, reserved=None, quarantine_s
     """
     # Input errors need no registry: report them before touching the host at all.
     start, end = parse_range(port_range)
-    parse_users(users, start, end, parse_reserved(reserved))
+    request = parse_users(users, start, end, parse_reserved(reserved))
 
     directory = os.path.dirname(os.path.abspath(registry_path))
     if not check_mode and not os.path.isdir(directory):
@@ -66,9 +66,12 @@ def run_allocation(registry_path, users, port_range, reserved=None, quarantine_s
             diff = {"before": port_registry.dumps(before) if existed else "", "after": after_text,
                     "before_header": registry_path, "after_header": registry_path}
 
+    ports = result.ports
+    # Present socket backends are served, with no port: [] keeps them in the map.
+    ports.update((user["name"], []) for user in request if user["socket"])
     return {
         "changed": changed,
-        "ports": result.ports,
+        "ports": ports,
         "allocated": result.allocated,
         "released": result.released,
         "quarantine": result.active_quarantine,

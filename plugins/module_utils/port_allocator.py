@@ -86,8 +86,9 @@ def parse_reserved(reserved):
 def parse_users(users, start, end, reserved):
     """Validate the user entries; return a list of dicts name/count/port/state.
 
-    Keys other than name, ports (alias count), port and state are ignored so
-    that the inventory's full user entries (vhosts, backend, ...) can be passed.
+    Keys other than name, ports (alias count), port, state and socket are ignored
+    so that the inventory's full user entries (vhosts, backend, ...) can be passed.
+    A user with ``socket: true`` is handled like an absent one: no port.
     """
     if not isinstance(users, list):
         raise AllocationError(["users must be a list, got %s" % type(users).__name__])
@@ -96,6 +97,12 @@ def parse_users(users, start, end, reserved):
     for _index, where, entry in named_entries(users, problems):
         name = entry["name"]
 
+        if entry.get("socket") is True:
+            # A Unix-socket backend holds no TCP port: any port it held is released
+            # into quarantine, as for a user who left.
+            served = entry.get("state", "present") == "present"
+            parsed.append({"name": name, "count": 0, "port": None, "state": "absent", "socket": served})
+            continue
         if "ports" in entry and "count" in entry:
             problems.append("%s: give the number of ports as 'ports' or 'count', not both" % where)
             continue
@@ -126,7 +133,7 @@ def parse_users(users, start, end, reserved):
             if pin in reserved:
                 problems.append("%s: pinned port %d is reserved" % (where, pin))
                 continue
-        parsed.append({"name": name, "count": count, "port": pin, "state": state})
+        parsed.append({"name": name, "count": count, "port": pin, "state": state, "socket": False})
     if problems:
         raise AllocationError(problems)
     return parsed

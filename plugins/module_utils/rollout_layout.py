@@ -91,6 +91,9 @@ def layout_problems(layout):
             if entry.get("state", "present") != "present":
                 continue
             name = entry["name"]
+            if entry.get("socket") is True and host in layout.get("backends", []):
+                problems.append("%s: user %s has socket: true, but a Unix socket is reachable only by a frontend on the "
+                                "same host; put the user on a host of %s or give them a port" % (host, name, GROUPS["servers"]))
             if (fleet, name) in user_host and user_host[fleet, name] != host:
                 problems.append("user %s is placed on both %s and %s" % (name, user_host[fleet, name], host))
             user_host.setdefault((fleet, name), host)

@@ -20,8 +20,12 @@ BACKEND_KINDS = ("apache", "command")
 STATES = ("present", "absent")
 KNOWN_KEYS = frozenset((
     "name", "vhosts", "backend", "command", "modperl", "ports", "count", "port", "state", "limits",
-    "uid", "comment", "shell", "home", "https_redirect",
+    "uid", "comment", "shell", "home", "https_redirect", "socket",
 ))
+# Where socket backends listen (socket: true): one directory per user, owned by the
+# user, group-accessible to the frontend only. The allocator gives such users no port.
+SOCKET_DIR = "/var/lib/sharedhost/sockets"
+SOCKET_NAME = "http.sock"
 LIMIT_KEYS = ("memory", "tasks", "cpu", "nofile", "nproc")
 # RFC 1123 host names, compared case-insensitively; no wildcards: the frontend
 # map is an exact lookup, and a wildcard would silently match nothing.
@@ -53,6 +57,25 @@ def _limit_problems(where, limits):
     return problems
 
 
+def _command_problems(where, command, socket):
+    if not isinstance(command, str) or not command.strip():
+        return ["%s: backend 'command' needs a 'command' line" % where]
+    if socket and "{socket}" not in command:
+        return ["%s: command %r has no {socket} placeholder, so it cannot listen on its socket (%s/<user>/%s)"
+                % (where, command, SOCKET_DIR, SOCKET_NAME)]
+    if socket and "{port}" in command:
+        return ["%s: command %r uses {port}, but a socket backend gets no port (use {socket})" % (where, command)]
+    if not socket and "{port}" not in command:
+        return ["%s: command %r has no {port} placeholder, so it cannot listen on its allocated port"
+                % (where, command)]
+    return []
+
+
+def socket_path(name):
+    """The Unix socket a socket backend (socket: true) listens on, which the frontend connects to."""
+    return "%s/%s/%s" % (SOCKET_DIR, name, SOCKET_NAME)
+
+
 def user_problems(users):
     """Every problem of a ``sharedhost_users`` list, as sentences naming the entry."""
     if not isinstance(users, list):
@@ -69,15 +92,18 @@ def user_problems(users):
         backend = entry.get("backend", "apache")
         if backend not in BACKEND_KINDS:
             problems.append("%s: backend must be one of %s, got %r" % (where, ", ".join(BACKEND_KINDS), backend))
+        socket = entry.get("socket", False)
+        if not isinstance(socket, bool):
+            problems.append("%s: socket must be true or false, got %r" % (where, socket))
+            socket = False
         if backend == "command":
-            command = entry.get("command")
-            if not isinstance(command, str) or not command.strip():
-                problems.append("%s: backend 'command' needs a 'command' line" % where)
-            elif "{port}" not in command:
-                problems.append("%s: command %r has no {port} placeholder, so it cannot listen on its "
-                                "allocated port" % (where, command))
+            problems.extend(_command_problems(where, entry.get("command"), socket))
         elif "command" in entry:
             problems.append("%s: 'command' is only used with backend: command" % where)
+        if socket and backend != "command":
+            problems.append("%s: socket needs backend: command (an app server that listens on a Unix socket)" % where)
+        if socket and any(key in entry for key in ("ports", "count", "port")):
+            problems.append("%s: a socket backend gets no TCP port; remove ports/count/port or socket" % where)
         if "modperl" in entry and not isinstance(entry["modperl"], bool):
             problems.append("%s: modperl must be true or false, got %r" % (where, entry["modperl"]))
         if "https_redirect" in entry and not isinstance(entry["https_redirect"], bool):
@@ -122,6 +148,8 @@ def normalize_users(users, default_limits=None):
         user.setdefault("modperl", False)
         user.setdefault("https_redirect", False)
         user.setdefault("command", None)
+        user.setdefault("socket", False)
+        user["socket_path"] = socket_path(user["name"]) if user["socket"] else None
         if "count" in user and "ports" not in user:
             user["ports"] = user.pop("count")
         user.setdefault("ports", 1)

@@ -42,6 +42,8 @@ options:
       - C(port) optionally pins the user's port; it must lie in O(port_range), must not be reserved, and must
         not belong to (or be in quarantine after) another user.
       - C(state) is C(present) (default) or C(absent); C(absent) releases the user's ports into quarantine.
+      - C(socket=true) marks a backend that listens on a Unix socket instead of a port; such a user gets no port
+        (any port they held is released into quarantine) and appears in RV(ports) with an empty list.
       - Other keys (for example C(vhosts) or C(backend)) are ignored, so the inventory's user entries can be
         passed unchanged.
     type: list
@@ -136,7 +138,7 @@ EXAMPLES = r"""
 
 RETURN = r"""
 ports:
-  description: Every user in the registry after the run, with their ports.
+  description: Every user in the registry after the run, with their ports; present socket backends with none.
   returned: always
   type: dict
   sample: {"alice": [20000], "bob": [20001, 20002]}

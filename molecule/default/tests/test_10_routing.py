@@ -35,14 +35,21 @@ def test_listeners_match_the_allocations(host, users):
     ports = dict((name, entry["ports"]) for name, entry in registry(host)["users"].items())
     owners = listeners(host)
     for user in users:
+        if user.get("socket"):
+            assert user["name"] not in ports  # a socket backend holds no TCP port
+            continue
         uid = host.user(user["name"]).uid
         for port in ports[user["name"]]:
             assert owners.get(port) == uid, (user["name"], port, owners.get(port))
-    # The map routes each vhost to the user's first port.
+    # The map routes each vhost to the user's first port, or to the user's socket.
     routes = host.file("/etc/apache2/sharedhost/vhosts.map").content_string
     for user in users:
         for vhost in user["vhosts"]:
-            assert "%s 127.0.0.1:%d" % (vhost, ports[user["name"]][0]) in routes
+            if user.get("socket"):
+                target = "unix:/var/lib/sharedhost/sockets/%s/http.sock|http://localhost" % user["name"]
+            else:
+                target = "http://127.0.0.1:%d" % ports[user["name"]][0]
+            assert "%s %s" % (vhost, target) in routes
 
 
 def test_backend_processes_run_as_their_owner_never_root(host, users):

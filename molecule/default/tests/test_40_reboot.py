@@ -1,6 +1,6 @@
 """After a reboot every backend comes back under its owner on its port, with no Ansible run."""
 from conftest import backends_active, listeners
-from sharedhost_verify import http, registry, restart_container, wait_until
+from sharedhost_verify import http, registry, restart_container, socket_path, wait_until
 
 
 def test_everything_comes_back_after_a_restart_of_the_host(host, users):
@@ -11,7 +11,10 @@ def test_everything_comes_back_after_a_restart_of_the_host(host, users):
     ports = dict((name, entry["ports"]) for name, entry in registry(host)["users"].items())
     owners = listeners(host)
     for user in users:
-        assert owners.get(ports[user["name"]][0]) == host.user(user["name"]).uid
+        if user.get("socket"):
+            assert host.socket("unix://%s" % socket_path(user["name"])).is_listening
+        else:
+            assert owners.get(ports[user["name"]][0]) == host.user(user["name"]).uid
         for vhost in user["vhosts"]:
             status, body = http(host, vhost)
             assert status == "200" and user["name"] in body

@@ -23,7 +23,7 @@ def test_the_frontend_host_routes_to_the_users_backend_host(frontend, backend_ho
     status, body = http(frontend, vhost.upper())
     assert status == "200" and "backend of %s" % user in body, body
     port = registry(backend_host)["users"][user]["ports"][0]
-    assert "%s %s:%d" % (vhost, ADDRESS[backend_host], port) in sh(frontend, "cat /etc/apache2/sharedhost/vhosts.map")[1]
+    assert "%s http://%s:%d" % (vhost, ADDRESS[backend_host], port) in sh(frontend, "cat /etc/apache2/sharedhost/vhosts.map")[1]
 
 
 def test_a_vhost_of_another_host_is_unknown_here():

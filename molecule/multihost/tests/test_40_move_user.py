@@ -31,7 +31,7 @@ def test_move_dan_from_be1_to_be2_without_a_failed_request():
     assert requests > 50 and failed == 0, err[-2000:]
 
     new_port = registry("be-2")["users"]["dan"]["ports"][0]
-    assert "dan.multi.test %s:%d" % (ADDRESS["be-2"], new_port) in sh("fe-1", "cat /etc/apache2/sharedhost/vhosts.map")[1]
+    assert "dan.multi.test http://%s:%d" % (ADDRESS["be-2"], new_port) in sh("fe-1", "cat /etc/apache2/sharedhost/vhosts.map")[1]
     assert "dan" not in registry("be-1")["users"]
     assert [q["port"] for q in registry("be-1")["quarantine"] if q["user"] == "dan"] == [old_port]
     assert sh("be-1", "systemctl is-active sharedhost-backend@dan.service", check=False)[1].strip() != "active"

@@ -92,3 +92,45 @@ def test_parse_listen_forms():
     assert launch.parse_listen("127.0.0.1:80") == ("127.0.0.1", 80)
     assert launch.parse_listen("[::1]:8080") == ("::1", 8080)
     assert launch.parse_listen("8080") == (None, 8080)
+
+
+def test_placeholders_of_port_and_socket_backends():
+    port_spec = {"ports": [20005], "address": "127.0.0.1", "socket": None}
+    assert launch.fill_placeholders("--bind={address}:{port}", port_spec) == "--bind=127.0.0.1:20005"
+    sock_spec = {"ports": [], "address": "127.0.0.1", "socket": "/var/lib/sharedhost/sockets/dave/http.sock"}
+    assert launch.fill_placeholders("unix:{socket}", sock_spec) == "unix:/var/lib/sharedhost/sockets/dave/http.sock"
+
+
+def test_stale_socket_is_removed_and_group_may_connect(tmp_path):
+    import socket
+    path = str(tmp_path / "http.sock")
+    stale = socket.socket(socket.AF_UNIX)
+    stale.bind(path)
+    stale.close()  # a crashed server leaves its socket file behind
+    old = os.umask(0o022)
+    try:
+        launch.prepare_socket(path)
+        assert not os.path.lexists(path)
+        assert os.umask(0o022) == 0o007  # the server's socket gets group read/write
+        launch.prepare_socket(path)  # nothing there: fine too
+    finally:
+        os.umask(old)
+
+
+def test_a_file_in_place_of_the_socket_is_refused(tmp_path):
+    path = tmp_path / "http.sock"
+    path.write_text("not a socket")
+    with pytest.raises(launch.GuardError, match="is not a socket"):
+        launch.prepare_socket(str(path))
+    assert path.read_text() == "not a socket"
+
+
+def test_frontend_acl_is_the_kernels_xattr_format():
+    import struct
+    blob = launch.frontend_acl(33)
+    version, = struct.unpack_from("<I", blob)
+    entries = [struct.unpack_from("<HHI", blob, 4 + 8 * i) for i in range((len(blob) - 4) // 8)]
+    assert version == 2
+    # Sorted by tag as the kernel requires; only the owner and the named group get access.
+    assert entries == [(0x01, 7, 0xFFFFFFFF), (0x04, 0, 0xFFFFFFFF), (0x08, 7, 33), (0x10, 7, 0xFFFFFFFF),
+                       (0x20, 0, 0xFFFFFFFF)]

@@ -141,3 +141,13 @@ def test_no_user_and_no_vhost_on_two_hosts_passes_the_check(placements, vhosts):
     problems = layout_problems(lay)
     assert any(" is placed on both " in p for p in problems) == expect_user
     assert any(p.startswith("vhost ") and " on " in p for p in problems) == expect_vhost
+
+
+def test_a_socket_backend_on_a_tiered_backend_host_is_refused():
+    sock = user("erin", "erin.test", backend="command", socket=True, command="starman --listen {socket}")
+    tiered = layout(backends=["be1"], frontends=["fe1"], be1={"users": [sock], "address": "10.0.0.11"},
+                    fe1={"address": "10.0.0.10"})
+    assert layout_problems(tiered) == [
+        "be1: user erin has socket: true, but a Unix socket is reachable only by a frontend on the same host; "
+        "put the user on a host of sharedhost_servers or give them a port"]
+    assert layout_problems(layout(servers=["web1"], web1={"users": [sock]})) == []
