@@ -38,8 +38,12 @@ the shared inventory variables below, so most inventories set only those.
 | `name` | (required) | POSIX user name; the account is created if missing, never modified or removed |
 | `vhosts` | `[]` | host names routed to this user's backend (case-insensitive, no wildcards) |
 | `backend` | `apache` | `apache`: a dedicated Apache httpd; `command`: any app server started from `command` |
-| `command` | | command line of a `command` backend, with a `{port}` placeholder (also in `$PORT`) and optionally `{address}`, the address to listen on; with `socket`, a `{socket}` placeholder instead |
-| `socket` | `false` | a `command` backend that listens on a Unix socket, `{socket}` = `/var/lib/sharedhost/sockets/USER/http.sock` (also in `$SHAREDHOST_SOCKET`): no TCP port is allocated (a port held before goes to quarantine); the directory is the user's, mode 2750, group `backends_socket_group`, so only the frontend can connect; same-host frontends only |
+| `command` | | command line of a `command` backend, with a `{port}` placeholder (also in `$PORT`) and optionally `{address}`, \
+the address to listen on; with `socket`, a `{socket}` placeholder instead |
+| `socket` | `false` | a `command` backend that listens on a Unix socket, `{socket}` = \
+`/var/lib/sharedhost/sockets/USER/http.sock` (also in `$SHAREDHOST_SOCKET`): \
+no TCP port is allocated (a port held before goes to quarantine); the directory is the user's, mode 2750, \
+group `backends_socket_group`, so only the frontend can connect; same-host frontends only |
 | `modperl` | `false` | load mod_perl in the user's Apache backend (installs `libapache2-mod-perl2`) |
 | `https_redirect` | `false` | answer plain HTTP for the user's vhosts with a 301 to HTTPS \
 (ACME challenges excepted); each vhost needs a certificate in `frontend_tls_certificates`, or `frontend_tls_self_signed` |
