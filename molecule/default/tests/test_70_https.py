@@ -62,7 +62,7 @@ def users_with_redirect(users):
 
 def test_a_mismatched_pair_fails_naming_the_vhost_before_the_host_changes(host, users, pki):
     before = host.check_output("md5sum /etc/apache2/sharedhost/frontend.conf")
-    newcomer = dict(name="tlsdave", vhosts=["dave.example.test"], backend="apache")
+    newcomer = dict(name="tlsdave", vhosts=["tlsdave.example.test"], backend="apache")
     wrong = {"vhost": "alice.example.test", "aliases": ["www.alice.example.test"],
              "certificate": pki["alice.example.test"][0], "private_key": pki["bob.example.test"][1]}
     output = run_site(host, users + [newcomer], expect_failure=True,
