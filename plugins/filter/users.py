@@ -54,7 +54,7 @@ def https_redirects(backends):
     return sorted(vhost for user in _present_users(backends) if user["https_redirect"] for vhost in user["vhosts"])
 
 
-def sysv_rlimits(limits, address_space_factor=4):
+def sysv_rlimits(limits, address_space_factor=8):
     """The rlimits the SysV init script sets for a user's normalized limits (see module_utils/sysv_init.py)."""
     return rlimits(limits, address_space_factor)
 

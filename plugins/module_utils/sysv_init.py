@@ -31,7 +31,7 @@ SIZE_RE = re.compile(r"^(\d+)([KMGT]?)$")
 SIZE_FACTORS = {"": 1, "K": 1024, "M": 1024 ** 2, "G": 1024 ** 3, "T": 1024 ** 4}
 
 
-def rlimits(limits, address_space_factor=4):
+def rlimits(limits, address_space_factor=8):
     """{nofile, nproc, address_space_kb} for a user's normalized limits.
 
     nproc is the smaller of nproc and tasks (RLIMIT_NPROC counts the user's

@@ -27,7 +27,9 @@ def alive(host, pid):
 
 def session_ids(host, pid):
     """(uid, gid) of every process of the backend's session (start-stop-daemon setsid()s it)."""
-    out = host.run("ps -o ruid=,euid=,rgid=,egid= -s %s", str(pid)).stdout
+    sid = host.run("ps -o sid= -p %s", str(pid)).stdout.strip()
+    assert sid.isdigit() and sid != "0", (pid, sid)
+    out = host.run("ps -o ruid=,euid=,rgid=,egid= -s %s", sid).stdout
     return [tuple(int(v) for v in line.split()) for line in out.splitlines() if line.strip()]
 
 

@@ -4,9 +4,9 @@ import re
 from conftest import main_pid
 
 # alice's limits in the example inventory (memory 256M, nproc and tasks 128, nofile 1024),
-# the address space is memory x init_scripts_sysv_address_space_factor (4).
+# the address space is memory x init_scripts_sysv_address_space_factor (8).
 ALICE = {"Max open files": (1024, 1024), "Max processes": (128, 128),
-         "Max address space": (4 * 256 * 1024 * 1024, 4 * 256 * 1024 * 1024)}
+         "Max address space": (8 * 256 * 1024 * 1024, 8 * 256 * 1024 * 1024)}
 
 
 def limits(host, pid):
@@ -44,4 +44,4 @@ def test_the_user_cannot_raise_a_hard_limit(host):
 def test_every_user_has_the_default_or_own_limits(host):
     bob = limits(host, main_pid(host, "bob"))
     assert bob["Max open files"] == (1024, 1024) and bob["Max processes"] == (256, 256)
-    assert bob["Max address space"] == (4 * 512 * 1024 * 1024,) * 2
+    assert bob["Max address space"] == (8 * 512 * 1024 * 1024,) * 2

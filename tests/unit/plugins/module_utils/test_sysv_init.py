@@ -19,7 +19,7 @@ LIMITS = {"memory": "512M", "tasks": 256, "cpu": "100%", "nofile": 1024, "nproc"
 
 
 def test_rlimits_of_the_default_limits():
-    assert rlimits(LIMITS) == {"nofile": 1024, "nproc": 256, "address_space_kb": str(4 * 512 * 1024)}
+    assert rlimits(LIMITS) == {"nofile": 1024, "nproc": 256, "address_space_kb": str(8 * 512 * 1024)}
 
 
 @pytest.mark.parametrize("memory, factor, expected", [
