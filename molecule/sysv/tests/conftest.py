@@ -45,7 +45,7 @@ def listeners(host):
 
 
 def states(host, names):
-    out = host.run("%s states %s", SCRIPT, " ".join(names)).stdout
+    out = host.run(" ".join([SCRIPT, "states"] + list(names))).stdout  # names are plain words
     return dict(line.split() for line in out.splitlines() if len(line.split()) == 2)
 
 

@@ -26,14 +26,14 @@ def test_backend_has_the_configured_soft_and_hard_limits(host):
 
 def test_children_inherit_them(host):
     pid = main_pid(host, "alice")
-    children = host.run("pgrep -P %d", pid).stdout.split()
+    children = host.run("pgrep -P %s", str(pid)).stdout.split()
     assert children
     assert limits(host, int(children[0]))["Max open files"] == (1024, 1024)
 
 
 def test_the_user_cannot_raise_a_hard_limit(host):
     pid = main_pid(host, "alice")
-    raised = host.run("runuser -u alice -- prlimit --pid %d --nofile=1024:99999", pid)
+    raised = host.run("runuser -u alice -- prlimit --pid %s --nofile=1024:99999", str(pid))
     assert raised.rc != 0
     assert limits(host, pid)["Max open files"] == (1024, 1024)
     # Nor from inside the limits the backend has (a shell with the backend's rlimits).

@@ -46,19 +46,19 @@ def test_restart_one_user(host):
 def test_a_forged_pid_file_cannot_kill_another_users_process(host, users):
     bob = main_pid(host, "bob")
     # The user cannot write the init script's pid file at all ...
-    assert host.run("runuser -u alice -- sh -c 'echo %d > %s/alice.pid'", bob, PID_DIR).rc != 0
+    assert host.run("runuser -u alice -- sh -c 'echo %s > %s/alice.pid'", str(bob), PID_DIR).rc != 0
     # ... but Apache's own pid file is hers: it does not count.
-    host.run("runuser -u alice -- sh -c 'echo %d > /run/sharedhost/alice/httpd.pid'", bob)
+    host.run("runuser -u alice -- sh -c 'echo %s > /run/sharedhost/alice/httpd.pid'", str(bob))
     # Even a pid file that names bob's backend (a stale file whose pid was reused) is no
     # reason to signal it: the process must belong to alice.
     alice = main_pid(host, "alice")
-    host.check_output("echo %d > %s/alice.pid", bob, PID_DIR)
+    host.check_output("echo %s > %s/alice.pid", str(bob), PID_DIR)
     host.run("%s stop alice", SCRIPT)
     host.run("%s reload alice", SCRIPT)
     assert alive(host, bob) and main_pid(host, "bob") == bob
     assert http(host, "bob.example.test")[0] == "200"
     # alice's real backend was not found through that pid file, so it still runs: put it back.
-    host.check_output("echo %d > %s/alice.pid", alice, PID_DIR)
+    host.check_output("echo %s > %s/alice.pid", str(alice), PID_DIR)
     assert host.run("%s stop alice", SCRIPT).rc == 0
     assert not alive(host, alice) and alive(host, bob)
     assert host.run("%s start alice", SCRIPT).rc == 0
