@@ -121,6 +121,7 @@ def probe_socket_bind(allowed_port, denied_port, user=PROBE_USER, runner=subproc
     if not booted():
         # A SysV host: there is no systemd to hold anyone to a port; the layer is simply not there.
         return {"active": False, "detail": "systemd is not the init system here (SysV): no SocketBindDeny="}
+
     def attempt(port):
         return runner(
             ["systemd-run", "--quiet", "--wait", "--pipe", "--collect", "--uid", user,
