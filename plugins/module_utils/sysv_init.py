@@ -212,3 +212,19 @@ def reconcile(script, present=None, absent=None, restart=None, reload=None, chec
         "states": dict((name(u), ACTIVE[after[u]]) for u in users),
     })
     return result
+
+
+def service_argvs(action, unit, systemd=True):
+    """The commands that stop (``stop_unit``) or restart (``restart``) one backend unit.
+
+    With systemd: ``systemctl`` (a restart first clears the start limit the unit
+    may have spent); on a SysV host: the init script for the unit's user.
+    """
+    verb = "stop" if action == "stop_unit" else "restart"
+    if not systemd:
+        user = user_of(unit)
+        if user is None:
+            raise ValueError("not a backend unit: %r" % unit)
+        return [[SCRIPT, verb, user]]
+    argvs = [["systemctl", "reset-failed", unit]] if verb == "restart" else []
+    return argvs + [["systemctl", verb, unit]]

@@ -161,3 +161,14 @@ def test_a_script_that_cannot_tell_states_fails():
         return 2, "", "usage"
     with pytest.raises(ServiceError):
         reconcile(InitScript(broken, sleep=lambda _s: None), present=["alice"])
+
+
+def test_service_argvs_systemd_and_sysv():
+    from ansible_collections.sharedhost.hosting.plugins.module_utils.sysv_init import SCRIPT, service_argvs
+    unit = "sharedhost-backend@bob.service"
+    assert service_argvs("restart", unit) == [["systemctl", "reset-failed", unit], ["systemctl", "restart", unit]]
+    assert service_argvs("stop_unit", unit) == [["systemctl", "stop", unit]]
+    assert service_argvs("restart", unit, systemd=False) == [[SCRIPT, "restart", "bob"]]
+    assert service_argvs("stop_unit", unit, systemd=False) == [[SCRIPT, "stop", "bob"]]
+    with pytest.raises(ValueError):
+        service_argvs("restart", "other thing.service", systemd=False)
