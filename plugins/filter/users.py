@@ -7,6 +7,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+from ansible_collections.sharedhost.hosting.plugins.module_utils.sysv_init import rlimits
 from ansible_collections.sharedhost.hosting.plugins.module_utils.user_spec import (
     normalize_users,
     socket_path,
@@ -70,6 +71,11 @@ def https_redirects(backends):
     return sorted(vhost for user in _present_users(backends) if user["https_redirect"] for vhost in user["vhosts"])
 
 
+def sysv_rlimits(limits, address_space_factor=8):
+    """The rlimits the SysV init script sets for a user's normalized limits (see module_utils/sysv_init.py)."""
+    return rlimits(limits, address_space_factor)
+
+
 def uid_map(getent_passwd, names):
     """{name: uid} for the names that have an account in getent's passwd facts."""
     return dict((name, int(getent_passwd[name][1])) for name in names if name in getent_passwd)
@@ -89,6 +95,7 @@ class FilterModule(object):
         return {
             "user_problems": user_problems,
             "normalize_users": normalize_users,
+            "sysv_rlimits": sysv_rlimits,
             "vhost_map": vhost_map,
             "route_map": route_map,
             "proxy_url": proxy_url,

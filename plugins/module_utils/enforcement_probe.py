@@ -111,8 +111,17 @@ BIND_SNIPPET = (
 )
 
 
-def probe_socket_bind(allowed_port, denied_port, user=PROBE_USER, runner=subprocess.run):
+def systemd_booted(path="/run/systemd/system"):
+    """Is systemd the init system (sd_booted()'s test)?"""
+    return os.path.isdir(path)
+
+
+def probe_socket_bind(allowed_port, denied_port, user=PROBE_USER, runner=subprocess.run, booted=systemd_booted):
     """Does systemd enforce SocketBindDeny=? Bind a denied port in a transient unit as user."""
+    if not booted():
+        # A SysV host: there is no systemd to hold anyone to a port; the layer is simply not there.
+        return {"active": False, "detail": "systemd is not the init system here (SysV): no SocketBindDeny="}
+
     def attempt(port):
         return runner(
             ["systemd-run", "--quiet", "--wait", "--pipe", "--collect", "--uid", user,

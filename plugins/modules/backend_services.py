@@ -27,6 +27,9 @@ description:
     fail a whole host's rollout.
   - C(enable) and C(disable) are all-or-nothing in C(systemctl); if such a call fails, it is repeated unit by
     unit so that only the culprit fails.
+  - On hosts without systemd (O(init_system=sysv)) the same lists are reconciled through the LSB script
+    C(/etc/init.d/sharedhost-backends) of the P(sharedhost.hosting.init_scripts#role) role instead, also with a
+    constant number of calls (C(states) before and after, one call per action with all users concerned).
   - Unit names must consist of letters, digits and C(:_.@-) and end in C(.service), C(.socket) or C(.timer).
     Templates without an instance (C(name@.service)) are refused. All names are validated first, and any bad
     name fails the task before anything runs.
@@ -87,6 +90,20 @@ options:
         judged. Units still starting then are reported in RV(failed_units) with the state C(activating).
     type: int
     default: 30
+  init_system:
+    description:
+      - V(systemd) reconciles systemd units with C(systemctl).
+      - V(sysv) reconciles the backends through O(sysv_script), for hosts whose PID 1 is not systemd. Names are
+        backend units (C(sharedhost-backend@USER.service)) or user names; there is nothing to enable or disable
+        (the init script starts every user that has a data file), so RV(enabled) and RV(disabled) stay empty.
+        O(daemon_reload) and O(wait_timeout) do not apply.
+    type: str
+    choices: [systemd, sysv]
+    default: systemd
+  sysv_script:
+    description: The LSB script used with O(init_system=sysv).
+    type: path
+    default: /etc/init.d/sharedhost-backends
   settle_seconds:
     description:
       - After starting, restarting or reloading units, wait at least this long before judging them, so a
@@ -107,7 +124,9 @@ attributes:
   platform:
     support: full
     platforms: posix
-    description: Needs systemd (C(systemctl), and C(journalctl) for the journal lines of failed units).
+    description:
+      - Needs systemd (C(systemctl), and C(journalctl) for the journal lines of failed units), or with
+        O(init_system=sysv) the init script of the P(sharedhost.hosting.init_scripts#role) role.
 notes:
   - A service whose main process keeps crashing with C(Restart=) set is reported as failed with the state
     C(activating) (sub-state C(auto-restart)), or C(crashed) if it was restarted by systemd during the run.
@@ -241,6 +260,7 @@ from ansible_collections.sharedhost.hosting.plugins.module_utils.backend_service
     Systemd,
     reconcile,
 )
+from ansible_collections.sharedhost.hosting.plugins.module_utils import sysv_init
 
 INVOCATION_ECHO_LIMIT = 200
 
@@ -256,19 +276,55 @@ def main():
             strict=dict(type="bool", default=False),
             wait_timeout=dict(type="int", default=DEFAULT_WAIT_TIMEOUT),
             settle_seconds=dict(type="float", default=DEFAULT_SETTLE_SECONDS),
+            init_system=dict(type="str", default="systemd", choices=["systemd", "sysv"]),
+            sysv_script=dict(type="path", default=sysv_init.SCRIPT),
         ),
         supports_check_mode=True,
     )
     params = module.params
-    systemctl = module.get_bin_path("systemctl", required=True)
-    journalctl = module.get_bin_path("journalctl")
 
     def run(argv):
         return module.run_command(argv, use_unsafe_shell=False, environ_update={"SYSTEMD_PAGER": "", "LC_ALL": "C"})
 
+    if params["init_system"] == "sysv":
+        result = reconcile_sysv(module, run)
+    else:
+        result = reconcile_systemd(module, run)
+    finish(module, result)
+
+
+def reconcile_sysv(module, run):
+    params = module.params
+    script = sysv_init.InitScript(run, script=params["sysv_script"])
+    # Answer in the names the caller used (unit names in, unit names out).
+    names = {}
+    for key in ("present", "absent", "restart", "reload"):
+        for item in params[key]:
+            names.setdefault(sysv_init.user_of(item), item)
+    try:
+        return sysv_init.reconcile(
+            script,
+            present=params["present"],
+            absent=params["absent"],
+            restart=params["restart"],
+            reload=params["reload"],
+            check_mode=module.check_mode,
+            settle_seconds=params["settle_seconds"],
+            name=lambda user: names.get(user, user),
+        )
+    except InvalidRequest as exc:
+        module.fail_json(msg="backend services refused, nothing was changed: %s" % exc, problems=exc.problems)
+    except ServiceError as exc:
+        module.fail_json(msg=str(exc), problems=exc.problems, commands=script.calls)
+
+
+def reconcile_systemd(module, run):
+    params = module.params
+    systemctl = module.get_bin_path("systemctl", required=True)
+    journalctl = module.get_bin_path("journalctl")
     systemd = Systemd(run, systemctl=systemctl, journalctl=journalctl)
     try:
-        result = reconcile(
+        return reconcile(
             systemd,
             present=params["present"],
             absent=params["absent"],
@@ -284,6 +340,9 @@ def main():
     except ServiceError as exc:
         module.fail_json(msg=str(exc), problems=exc.problems, commands=systemd.calls)
 
+
+def finish(module, result):
+    params = module.params
     warnings = result.pop("warnings")
     failed = result["failed_units"]
     for unit in sorted(failed):

@@ -23,6 +23,8 @@ description:
     (uid >= O(min_uid)) are stopped, then the rightful owners' backend units are restarted. A squatter that is the
     offender's own backend unit is stopped with C(systemctl stop), so C(Restart=) does not bring it back; other
     processes (sessions, cron jobs) are signalled. Processes of system accounts are never killed, only reported.
+  - On hosts without systemd the owners' backends are restarted (and an offender's backend stopped) through the
+    init script C(/etc/init.d/sharedhost-backends) of the P(sharedhost.hosting.init_scripts#role) role.
   - Fails when a stop or restart fails, with the audit in the result.
 author:
   - sharedhost.hosting contributors (@sharedhost-hosting)
@@ -131,7 +133,7 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.sharedhost.hosting.plugins.module_utils import port_audit, port_registry
+from ansible_collections.sharedhost.hosting.plugins.module_utils import port_audit, port_registry, sysv_init
 from ansible_collections.sharedhost.hosting.plugins.module_utils.allocation_runner import DEFAULT_REGISTRY
 from ansible_collections.sharedhost.hosting.plugins.module_utils.port_audit import audit, socket_processes
 from ansible_collections.sharedhost.hosting.plugins.module_utils.proc_net import read_listeners
@@ -181,9 +183,15 @@ def remediate(module, result):
         if action == "kill":
             stop_process(target)
             continue
-        if action == "restart":
-            module.run_command(["systemctl", "reset-failed", target])  # its start limit is spent after the squatter won
-        rc, _out, err = module.run_command(["systemctl", "stop" if action == "stop_unit" else "restart", target])
+        # systemd: reset-failed first (its start limit is spent after the squatter won); SysV: the init script.
+        try:
+            argvs = sysv_init.service_argvs(action, target, systemd=os.path.isdir("/run/systemd/system"))
+        except ValueError as exc:
+            failures.append("%s: %s" % (target, exc))
+            continue
+        for argv in argvs[:-1]:
+            module.run_command(argv)
+        rc, _out, err = module.run_command(argvs[-1])
         if rc != 0:
             failures.append("%s of %s failed: %s" % ("stop" if action == "stop_unit" else "restart", target, err.strip()))
     return actions, failures
