@@ -3,7 +3,7 @@ the owner rules are loaded, and the rc links order nftables < backends < fronten
 import re
 
 from conftest import PID_DIR, SCRIPT, listeners, main_pid, session_ids
-from sharedhost_verify import http, registry
+from sharedhost_verify import http, registry, socket_path
 
 
 def test_pid1_is_sysvinit_not_systemd(host):
@@ -39,6 +39,10 @@ def test_listeners_are_the_owners(host, users):
     ports = dict((name, entry["ports"]) for name, entry in registry(host)["users"].items())
     owners = listeners(host)
     for user in users:
+        if user.get("socket"):  # no port: its socket, owned by the user
+            assert host.file(socket_path(user["name"])).user == user["name"]
+            assert host.socket("unix://%s" % socket_path(user["name"])).is_listening
+            continue
         assert owners.get(ports[user["name"]][0]) == host.user(user["name"]).uid, user["name"]
 
 

@@ -1,7 +1,7 @@
 """A restart of the container is a real rc boot: the owner rules are loaded, every
 backend comes back under its owner and every vhost routes, with no Ansible run."""
 from conftest import PID_DIR, all_running, listeners, main_pid, session_ids
-from sharedhost_verify import http, registry, restart_container, wait_until
+from sharedhost_verify import http, registry, restart_container, socket_path, wait_until
 
 
 def test_everything_comes_back_after_a_restart_of_the_host(host, users):
@@ -16,7 +16,10 @@ def test_everything_comes_back_after_a_restart_of_the_host(host, users):
     owners = listeners(host)
     for user in users:
         account = host.user(user["name"])
-        assert owners.get(ports[user["name"]][0]) == account.uid
+        if user.get("socket"):
+            assert host.socket("unix://%s" % socket_path(user["name"])).is_listening
+        else:
+            assert owners.get(ports[user["name"]][0]) == account.uid
         for ruid, euid, rgid, egid in session_ids(host, main_pid(host, user["name"])):
             assert (ruid, euid, rgid, egid) == (account.uid, account.uid, account.gid, account.gid)
         for vhost in user["vhosts"]:
