@@ -1,6 +1,8 @@
 """Through nginx on port 80: every vhost and alias reaches its owner (case, trailing dot and port
 ignored), unknown names get the 404 message, the forwarded headers arrive, backend connections are pooled."""
 
+import time
+
 from conftest import assert_only, assert_serving, logged, record
 from sharedhost_verify import http
 
@@ -29,9 +31,10 @@ def test_unknown_host_gets_404_never_a_users_site(host):
 
 
 def test_forwarded_headers_reach_the_backend(host, header_log):
+    marker = "fwd-check-%d" % time.time()
     host.check_output("curl -s -o /dev/null -H 'Host: WWW.Alice.Example.Test:80' "
-                      "-H 'X-Forwarded-For: 192.0.2.7' 'http://127.0.0.1/?fwd-check'")
-    line = logged(host, "fwd-check")[-1]
+                      "-H 'X-Forwarded-For: 192.0.2.7' 'http://127.0.0.1/?%s'", marker)
+    line = logged(host, marker)[-1]
     # path|X-Forwarded-For|X-Forwarded-Host|X-Forwarded-Proto|Host|client port
     assert line[1] == "192.0.2.7, 127.0.0.1"
     assert line[2] == "WWW.Alice.Example.Test:80"
@@ -40,9 +43,10 @@ def test_forwarded_headers_reach_the_backend(host, header_log):
 
 
 def test_backend_connections_are_pooled(host, header_log):
+    marker = "pool-%d-" % time.time()
     host.check_output("for i in $(seq 200); do curl -s -o /dev/null -H 'Host: alice.example.test' "
-                      "\"http://127.0.0.1/?pool-$i\" || exit 1; done")
-    ports = [line[5] for line in logged(host, "pool-")]
+                      "\"http://127.0.0.1/?%s$i\" || exit 1; done", marker)
+    ports = [line[5] for line in logged(host, marker)]
     assert len(ports) == 200
     distinct = len(set(ports))
     record("backend connections for 200 client connections", distinct)
