@@ -1,7 +1,7 @@
 """A setting that nginx -t refuses fails the play with nginx's message before anything goes live:
 nginx keeps serving the old configuration (same master process, routes unchanged)."""
 
-from conftest import assert_serving, recap_changed, run_site
+from conftest import assert_serving, run_site
 
 
 def test_a_config_nginx_refuses_changes_nothing(host, users):
@@ -18,9 +18,3 @@ def test_a_config_nginx_refuses_changes_nothing(host, users):
     assert host.run("ls /tmp | grep -c sharedhost-nginx-test").stdout.strip() == "0"  # no copy left behind
     assert_serving(host, users)
 
-
-def test_https_with_nginx_fails_early_naming_the_setting(host, users):
-    output = run_site(host, {"frontend_tls_self_signed": True}, expect_failure=True)
-    assert "frontend_kind nginx does not serve frontend_tls_certificates yet" in output
-    assert recap_changed(output) == [0]  # refused by the check before the roles: nothing changed
-    assert_serving(host, users)

@@ -1,6 +1,7 @@
 """nginx_routes and nginx_string, and the nginx frontend's routes template rendered with them: both route
 target forms of the contract (ADDRESS:PORT incl. [IPv6]:PORT, and unix:/absolute/path.sock)."""
 import os
+import re
 
 import jinja2
 import pytest
@@ -91,6 +92,8 @@ def render(name, **variables):
     env.filters["comment"] = lambda text: "#\n# %s\n#" % text
     env.filters["sharedhost.hosting.nginx_routes"] = nginx_routes
     env.filters["sharedhost.hosting.nginx_string"] = nginx_string
+    env.filters["regex_replace"] = lambda value, pattern, replacement: re.sub(pattern, replacement, value)
+    env.tests["match"] = lambda value, pattern: re.match(pattern, value) is not None
     return env.get_template(name).render(ansible_managed="Ansible managed", **variables)
 
 
@@ -106,9 +109,18 @@ def test_routes_template_renders_both_target_forms():
     assert text.count("\nupstream ") == 3
 
 
+FRONTEND_VARS = dict(frontend_server_name="host1", frontend_proxy_timeout=60,
+                     frontend_not_found_message="No site is configured for this host name.",
+                     frontend_tls_protocols="-all +TLSv1.2 +TLSv1.3", frontend_tls_ciphers="ECDHE-ECDSA-AES128-GCM-SHA256")
+TLS_RESULT = {"default": None, "sites": [
+    {"vhost": "alice.test", "aliases": ["www.alice.test"], "certificate_file": "/tls/alice.crt",
+     "private_key_file": "/tls/alice.key"},
+    {"vhost": "bob.test", "aliases": [], "certificate_file": "/tls/bob.crt", "private_key_file": "/tls/bob.key"}]}
+
+
 def test_frontend_template_proxies_with_pooled_connections_and_answers_404():
-    text = render("nginx-frontend.conf.j2", frontend_server_name="host1", frontend_proxy_timeout=60,
-                  frontend_not_found_message="No site is configured for this host name.")
+    text = render("nginx-frontend.conf.j2", __frontend_tls_on=False, **FRONTEND_VARS)
+    assert "443" not in text and "sharedhost_redirect" not in text
     assert "listen 80 default_server;" in text
     assert "proxy_pass http://$sharedhost_backend;" in text
     assert "proxy_http_version 1.1;" in text and 'proxy_set_header Connection "";' in text
@@ -118,3 +130,22 @@ def test_frontend_template_proxies_with_pooled_connections_and_answers_404():
         assert "proxy_set_header %s;" % header in text
     assert "proxy_read_timeout 60s;" in text
     assert "/var/log/nginx/sharedhost-access.log" in text and "/var/log/nginx/sharedhost-error.log" in text
+
+
+def test_frontend_template_with_tls_serves_each_certificate_and_redirects():
+    text = render("nginx-frontend.conf.j2", __frontend_tls_on=True, __frontend_redirects=["bob.test"],
+                  frontend_tls_result=TLS_RESULT, **FRONTEND_VARS)
+    assert "ssl_protocols TLSv1.2 TLSv1.3;" in text and "ssl_ciphers ECDHE-ECDSA-AES128-GCM-SHA256;" in text
+    assert "    bob.test 1;\n" in text and "~^/\\.well-known/acme-challenge/ 1;" in text
+    assert "return 301 https://$host$request_uri;" in text
+    # The catch-all on 443 answers 421 with the first certificate; one server per certificate routes.
+    catch_all = text.split("listen 443 ssl default_server;")[1].split("\n}\n")[0]
+    assert "return 421;" in catch_all and "ssl_certificate /tls/alice.crt;" in catch_all
+    assert "server_name alice.test www.alice.test;" in text and "ssl_certificate_key /tls/bob.key;" in text
+    assert text.count("proxy_pass http://$sharedhost_backend;") == 3  # port 80, alice, bob
+
+    self_signed = dict(TLS_RESULT, default={"certificate_file": "/tls/_default.crt",
+                                            "private_key_file": "/tls/_default.key"})
+    text = render("nginx-frontend.conf.j2", __frontend_tls_on=True, __frontend_redirects=[],
+                  frontend_tls_result=self_signed, **FRONTEND_VARS)
+    assert "return 421;" not in text and text.count("proxy_pass http://$sharedhost_backend;") == 4
