@@ -98,7 +98,10 @@ def render(name, **variables):
 
 
 def test_routes_template_renders_both_target_forms():
-    text = render("nginx-routes.conf.j2", frontend_routes=ROUTES, frontend_nginx_keepalive=8)
+    text = render("nginx-routes.conf.j2", frontend_routes=ROUTES, frontend_nginx_keepalive=8,
+                  __frontend_redirects=["bob.test"])
+    assert "map $host $sharedhost_https {\n    default 0;\n    bob.test 1;\n}" in text
+    assert "~^/\\.well-known/acme-challenge/ 1;" in text
     assert "map $host $sharedhost_backend {\n    default \"\";\n    alice.test sharedhost_127_0_0_1_20000;\n" in text
     assert "    carol.test sharedhost_unix_run_sharedhost_carol_backend_sock;\n" in text
     assert ("upstream sharedhost_127_0_0_1_20000 {\n    server 127.0.0.1:20000;\n    keepalive 8;\n"
@@ -136,7 +139,6 @@ def test_frontend_template_with_tls_serves_each_certificate_and_redirects():
     text = render("nginx-frontend.conf.j2", __frontend_tls_on=True, __frontend_redirects=["bob.test"],
                   frontend_tls_result=TLS_RESULT, **FRONTEND_VARS)
     assert "ssl_protocols TLSv1.2 TLSv1.3;" in text and "ssl_ciphers ECDHE-ECDSA-AES128-GCM-SHA256;" in text
-    assert "    bob.test 1;\n" in text and "~^/\\.well-known/acme-challenge/ 1;" in text
     assert "return 301 https://$host$request_uri;" in text
     # The catch-all on 443 answers 421 with the first certificate; one server per certificate routes.
     catch_all = text.split("listen 443 ssl default_server;")[1].split("\n}\n")[0]
