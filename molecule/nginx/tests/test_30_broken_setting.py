@@ -17,4 +17,3 @@ def test_a_config_nginx_refuses_changes_nothing(host, users):
     assert host.file("/run/nginx.pid").content_string.strip() == pid
     assert host.run("ls /tmp | grep -c sharedhost-nginx-test").stdout.strip() == "0"  # no copy left behind
     assert_serving(host, users)
-
