@@ -100,10 +100,12 @@ options:
     type: str
     choices: [systemd, sysv]
     default: systemd
+    version_added: "0.4.0"
   sysv_script:
     description: The LSB script used with O(init_system=sysv).
     type: path
     default: /etc/init.d/sharedhost-backends
+    version_added: "0.4.0"
   settle_seconds:
     description:
       - After starting, restarting or reloading units, wait at least this long before judging them, so a
