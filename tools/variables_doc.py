@@ -30,6 +30,7 @@ the shared inventory variables below, so most inventories set only those.
 | --- | --- |
 | `sharedhost_users` | the hosted users of a host (list of entries, below) |
 | `sharedhost_port_range` | `{start, end}` of the ports handed to users, within 1025-65535 (default 20000-29999) |
+| `sharedhost_init_system` | `auto` (PID 1 decides), `systemd` or `sysv`: the default of the roles' `*_init_system` |
 
 ### A `sharedhost_users` entry
 
