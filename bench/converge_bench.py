@@ -57,9 +57,10 @@ def ensure_pid_max(users, per_backend=40):
         sh("sysctl", "-q", "-w", "kernel.pid_max=4194304")
 
 
-def start_host(name, release):
+def start_host(name, release, extra=()):
+    """A fresh test host; extra: more `podman run` options (e.g. a CPU budget)."""
     sh("podman", "rm", "-f", "-t", "0", name, check=False)
-    sh("podman", "run", "-d", "--name", name, *PODMAN, "--privileged", "--systemd=false",
+    sh("podman", "run", "-d", "--name", name, *PODMAN, *extra, "--privileged", "--systemd=false",
        "localhost/sharedhost-test:%s" % release, "/bin/sh", "-c", CGROUP2)
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:

@@ -8,7 +8,14 @@ with the default batches (one canary host, then 25 %: four batches of one).
 
 Target (issue 5): the 4-host rollout at most 2x the single host's wall time.
 
-Usage: .venv/bin/python bench/rollout_bench.py [--users 100] [--hosts 4] [--markdown]
+Every test host gets the same CPU budget (--host-cpus, podman --cpus; default
+0.4 of a core, so 4 hosts and the controller fit this machine's 2 cores), as
+real hosts each bring their own CPUs: without it a lone test host has every
+core of the machine to itself while 4 hosts share them, and the comparison
+measures the machine, not the rollout. --host-cpus 0 runs them unbounded.
+
+Usage: .venv/bin/python bench/rollout_bench.py [--users 100] [--hosts 4] [--host-cpus 0.4] [--no-default-batches]
+                                               [--markdown]
 Runs only against the project's own podman test hosts (sharedhost-bench-fleet-N), removed afterwards.
 """
 import argparse
@@ -47,9 +54,10 @@ def rollout(workdir, names, count, serial):
     return elapsed, changed
 
 
-def measure(names, count, serial):
+def measure(names, count, serial, host_cpus):
+    extra = ("--cpus", str(host_cpus)) if host_cpus else ()
     for name in names:
-        start_host(name, "trixie")
+        start_host(name, "trixie", extra)
     try:
         with tempfile.TemporaryDirectory() as workdir:
             first, _changed = rollout(workdir, names, count, serial)
@@ -64,12 +72,17 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--users", type=int, default=100)
     parser.add_argument("--hosts", type=int, default=4)
+    parser.add_argument("--host-cpus", type=float, default=0.4, help="CPU budget of each test host (0: none)")
+    parser.add_argument("--no-default-batches", action="store_true", help="skip the run with the default batches")
     parser.add_argument("--markdown", action="store_true")
     opts = parser.parse_args()
     fleet = ["sharedhost-bench-fleet-%d" % n for n in range(opts.hosts)]
-    rows = [("1 host", measure(fleet[:1], opts.users, None))]
-    rows.append(("%d hosts, one batch (serial 0)" % opts.hosts, measure(fleet, opts.users, 0)))
-    rows.append(("%d hosts, default batches (1, then 25 %%)" % opts.hosts, measure(fleet, opts.users, None)))
+    rows = [("1 host", measure(fleet[:1], opts.users, None, opts.host_cpus))]
+    rows.append(("%d hosts, one batch (serial 0)" % opts.hosts, measure(fleet, opts.users, 0, opts.host_cpus)))
+    if not opts.no_default_batches:
+        rows.append(("%d hosts, default batches (1, then 25 %%)" % opts.hosts,
+                     measure(fleet, opts.users, None, opts.host_cpus)))
+    print("CPU budget of each test host: %s" % ("%.2f cores" % opts.host_cpus if opts.host_cpus else "none"))
     base = rows[0][1][0]
     if opts.markdown:
         print("| rollout (%d users per host, forks 4) | first | no-op re-run | changed in re-run | first / 1 host |"
