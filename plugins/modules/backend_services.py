@@ -303,21 +303,7 @@ def reconcile_sysv(module, run):
     for key in ("present", "absent", "restart", "reload"):
         for item in params[key]:
             names.setdefault(sysv_init.user_of(item), item)
-    try:
-        return sysv_init.reconcile(
-            script,
-            present=params["present"],
-            absent=params["absent"],
-            restart=params["restart"],
-            reload=params["reload"],
-            check_mode=module.check_mode,
-            settle_seconds=params["settle_seconds"],
-            name=lambda user: names.get(user, user),
-        )
-    except InvalidRequest as exc:
-        module.fail_json(msg="backend services refused, nothing was changed: %s" % exc, problems=exc.problems)
-    except ServiceError as exc:
-        module.fail_json(msg=str(exc), problems=exc.problems, commands=script.calls)
+    return reconciled(module, script, sysv_init.reconcile, name=lambda user: names.get(user, user))
 
 
 def reconcile_systemd(module, run):
@@ -325,22 +311,22 @@ def reconcile_systemd(module, run):
     systemctl = module.get_bin_path("systemctl", required=True)
     journalctl = module.get_bin_path("journalctl")
     systemd = Systemd(run, systemctl=systemctl, journalctl=journalctl)
+    return reconciled(module, systemd, reconcile, daemon_reload=params["daemon_reload"],
+                      wait_timeout=params["wait_timeout"])
+
+
+def reconciled(module, manager, how, **extra):
+    """how(manager, ...) with the module's sets of units; its result, or the module fails with the problems
+    (and the commands run so far, when it failed half-way)."""
+    params = module.params
     try:
-        return reconcile(
-            systemd,
-            present=params["present"],
-            absent=params["absent"],
-            restart=params["restart"],
-            reload=params["reload"],
-            daemon_reload=params["daemon_reload"],
-            check_mode=module.check_mode,
-            wait_timeout=params["wait_timeout"],
-            settle_seconds=params["settle_seconds"],
-        )
+        return how(manager, present=params["present"], absent=params["absent"], restart=params["restart"],
+                   reload=params["reload"], check_mode=module.check_mode, settle_seconds=params["settle_seconds"],
+                   **extra)
     except InvalidRequest as exc:
         module.fail_json(msg="backend services refused, nothing was changed: %s" % exc, problems=exc.problems)
     except ServiceError as exc:
-        module.fail_json(msg=str(exc), problems=exc.problems, commands=systemd.calls)
+        module.fail_json(msg=str(exc), problems=exc.problems, commands=manager.calls)
 
 
 def finish(module, result):

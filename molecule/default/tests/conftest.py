@@ -14,17 +14,6 @@ def users():
     return example_users()
 
 
-def listeners(host):
-    """port -> uid of every TCP listener, from /proc/net/tcp{,6}."""
-    owners = {}
-    for path in ("/proc/net/tcp", "/proc/net/tcp6"):
-        for line in host.file(path).content_string.splitlines()[1:]:
-            fields = line.split()
-            if len(fields) > 7 and fields[3] == "0A":
-                owners[int(fields[1].split(":")[1], 16)] = int(fields[7])
-    return owners
-
-
 def backends_active(host, names):
     units = " ".join("sharedhost-backend@%s.service" % n for n in names)
     states = host.run("systemctl is-active %s" % units).stdout.split()

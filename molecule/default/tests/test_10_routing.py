@@ -1,7 +1,6 @@
 """Each vhost reaches its owner's backend, which runs under the owner's UID on its allocated port."""
 
-from conftest import listeners
-from sharedhost_verify import http, registry
+from sharedhost_verify import http, listeners, owners_content, registry
 
 
 def test_every_vhost_reaches_its_owners_content(host, users):
@@ -9,10 +8,7 @@ def test_every_vhost_reaches_its_owners_content(host, users):
         for vhost in user["vhosts"] + [v.upper() for v in user["vhosts"]]:
             status, body = http(host, vhost)
             assert status == "200", (vhost, status, body)
-            if user.get("modperl"):
-                assert "Hello from the mod_perl handler of %s " % user["name"] in body
-            else:
-                assert "dedicated %s backend of %s" % (user.get("backend", "apache"), user["name"]) in body
+            assert owners_content(user) in body, (vhost, body)
 
 
 def test_unknown_host_gets_404_and_never_a_users_site(host, users):

@@ -1,6 +1,5 @@
 """dave's app server listens on a Unix socket: routed by the frontend, closed to other users, no TCP port."""
-from conftest import listeners
-from sharedhost_verify import http, registry, socket_path
+from sharedhost_verify import http, listeners, registry, socket_path
 
 SOCKET_DIR = "/var/lib/sharedhost/sockets/dave"
 

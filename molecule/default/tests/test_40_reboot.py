@@ -1,6 +1,6 @@
 """After a reboot every backend comes back under its owner on its port, with no Ansible run."""
-from conftest import backends_active, listeners
-from sharedhost_verify import http, registry, restart_container, socket_path, wait_until
+from conftest import backends_active
+from sharedhost_verify import http, listeners, registry, restart_container, socket_path, wait_until
 
 
 def test_everything_comes_back_after_a_restart_of_the_host(host, users):

@@ -2,62 +2,21 @@
 changes; then the right certificate per SNI name (PEM text and a file on the host), each user's content, the
 redirect where the user asked for it, X-Forwarded-Proto https at the backend, and no other user's site for a name
 without a certificate."""
-import copy
-import subprocess
 
 import pytest
 
 from conftest import run_site
-from sharedhost_verify import http, platform, registry, wait_until, write_as
+from sharedhost_verify import http, https, make_pki, platform, registry, served_certificate, users_with_redirect, wait_until, write_as
 
 CA_SUBJECT = "/CN=sharedhost verify CA"
 PROTO_LOG = "/var/log/sharedhost/alice/proto.log"
 ALICE_INCLUDE = "/home/alice/sharedhost/apache.conf"
 
 
-def openssl(*args):
-    subprocess.run(["openssl"] + list(args), check=True, capture_output=True, timeout=60)
-
-
 @pytest.fixture(scope="module")
 def pki(tmp_path_factory):
     """A throw-away CA and leaf certificates it signed, as PEM text."""
-    where = tmp_path_factory.mktemp("pki")
-    ca_key, ca_crt = str(where / "ca.key"), str(where / "ca.crt")
-    openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "2",
-            "-subj", CA_SUBJECT, "-keyout", ca_key, "-out", ca_crt,
-            "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign")
-    pems = {"ca": (where / "ca.crt").read_text()}
-    for name, sans in (("alice.example.test", ["www.alice.example.test"]), ("bob.example.test", [])):
-        key, csr, crt, ext = (str(where / (name + suffix)) for suffix in (".key", ".csr", ".crt", ".ext"))
-        (where / (name + ".ext")).write_text("subjectAltName=%s\n" % ",".join("DNS:" + n for n in [name] + sans))
-        openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-subj", "/CN=" + name,
-                "-keyout", key, "-out", csr)
-        openssl("x509", "-req", "-in", csr, "-CA", ca_crt, "-CAkey", ca_key, "-CAcreateserial", "-days", "2",
-                "-extfile", ext, "-out", crt)
-        pems[name] = ((where / (name + ".crt")).read_text(), (where / (name + ".key")).read_text())
-    return pems
-
-
-def https(host, vhost, path="/"):
-    """(status, body) over HTTPS to the frontend, the name resolved to loopback, checked against the test CA."""
-    result = host.run("curl -s -m 10 --cacert /tmp/verify-ca.pem --resolve %s:443:127.0.0.1 "
-                      "-o /tmp/.verify-tls-body -w '%%{http_code}' https://%s%s", vhost, vhost, path)
-    assert result.rc == 0, (vhost, result.rc, result.stderr)
-    return result.stdout.strip(), host.run("cat /tmp/.verify-tls-body").stdout
-
-
-def served_certificate(host, name):
-    return host.check_output("openssl s_client -connect 127.0.0.1:443 -servername %s </dev/null 2>/dev/null "
-                             "| openssl x509 -noout -subject -issuer -nameopt RFC2253", name)
-
-
-def users_with_redirect(users):
-    changed = copy.deepcopy(users)
-    for user in changed:
-        if user["name"] == "bob":
-            user["https_redirect"] = True
-    return changed
+    return make_pki(tmp_path_factory.mktemp("pki"), CA_SUBJECT)
 
 
 def test_a_mismatched_pair_fails_naming_the_vhost_before_the_host_changes(host, users, pki):

@@ -33,17 +33,6 @@ def session_ids(host, pid):
     return [tuple(int(v) for v in line.split()) for line in out.splitlines() if line.strip()]
 
 
-def listeners(host):
-    """port -> uid of every TCP listener, from /proc/net/tcp{,6}."""
-    owners = {}
-    for path in ("/proc/net/tcp", "/proc/net/tcp6"):
-        for line in host.file(path).content_string.splitlines()[1:]:
-            fields = line.split()
-            if len(fields) > 7 and fields[3] == "0A":
-                owners[int(fields[1].split(":")[1], 16)] = int(fields[7])
-    return owners
-
-
 def states(host, names):
     out = host.run(" ".join([SCRIPT, "states"] + list(names))).stdout  # names are plain words
     return dict(line.split() for line in out.splitlines() if len(line.split()) == 2)

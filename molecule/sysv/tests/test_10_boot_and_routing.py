@@ -2,8 +2,8 @@
 the owner rules are loaded, and the rc links order nftables < backends < frontend."""
 import re
 
-from conftest import PID_DIR, SCRIPT, listeners, main_pid, session_ids
-from sharedhost_verify import http, registry, socket_path
+from conftest import PID_DIR, SCRIPT, main_pid, session_ids
+from sharedhost_verify import http, listeners, owners_content, registry, socket_path
 
 
 def test_pid1_is_sysvinit_not_systemd(host):
@@ -17,10 +17,7 @@ def test_every_vhost_reaches_its_owners_content(host, users):
         for vhost in user["vhosts"]:
             status, body = http(host, vhost)
             assert status == "200", (vhost, status, body)
-            if user.get("modperl"):
-                assert "Hello from the mod_perl handler of %s " % user["name"] in body
-            else:
-                assert "dedicated %s backend of %s" % (user.get("backend", "apache"), user["name"]) in body
+            assert owners_content(user) in body, (vhost, body)
 
 
 def test_backends_run_under_their_owners_uid_and_gid_never_root(host, users):

@@ -1,7 +1,7 @@
 """The start-time guard: alice's own config that Listens on bob's port is refused at
 start (the init script, as at boot), and bob keeps serving his own content."""
-from conftest import SCRIPT, listeners, main_pid, states
-from sharedhost_verify import http, registry, wait_until, write_as
+from conftest import SCRIPT, main_pid, states
+from sharedhost_verify import http, listeners, registry, wait_until, write_as
 
 ALICE_CONF = "/home/alice/sharedhost/apache.conf"
 

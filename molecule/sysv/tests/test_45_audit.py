@@ -1,7 +1,7 @@
 """The audit on a SysV host: alice's hand-started server on bob's port (while bob is down)
 is found, and remediation kills it and brings bob's backend back through the init script."""
-from conftest import SCRIPT, listeners, states
-from sharedhost_verify import http, platform, registry, run_playbook, wait_until
+from conftest import SCRIPT, states
+from sharedhost_verify import http, listeners, platform, registry, run_playbook, wait_until
 
 
 def test_a_squatter_is_found_killed_and_the_owner_restarted(host):

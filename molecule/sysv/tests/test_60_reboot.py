@@ -1,7 +1,7 @@
 """A restart of the container is a real rc boot: the owner rules are loaded, every
 backend comes back under its owner and every vhost routes, with no Ansible run."""
-from conftest import PID_DIR, all_running, listeners, main_pid, session_ids
-from sharedhost_verify import http, registry, restart_container, socket_path, wait_until
+from conftest import PID_DIR, all_running, main_pid, session_ids
+from sharedhost_verify import http, listeners, registry, restart_container, socket_path, wait_until
 
 
 def test_everything_comes_back_after_a_restart_of_the_host(host, users):

@@ -112,7 +112,7 @@ def test_routes_template_renders_both_target_forms():
     assert text.count("\nupstream ") == 3
 
 
-FRONTEND_VARS = dict(frontend_server_name="host1", frontend_proxy_timeout=60,
+FRONTEND_VARS = dict(frontend_server_name="host1", frontend_proxy_timeout=60, frontend_buffered_logs=True,
                      frontend_not_found_message="No site is configured for this host name.",
                      frontend_tls_protocols="-all +TLSv1.2 +TLSv1.3", frontend_tls_ciphers="ECDHE-ECDSA-AES128-GCM-SHA256")
 TLS_RESULT = {"default": None, "sites": [
@@ -133,6 +133,18 @@ def test_frontend_template_proxies_with_pooled_connections_and_answers_404():
         assert "proxy_set_header %s;" % header in text
     assert "proxy_read_timeout 60s;" in text
     assert "/var/log/nginx/sharedhost-access.log" in text and "/var/log/nginx/sharedhost-error.log" in text
+
+
+def test_frontend_template_buffers_the_access_log_only_when_asked():
+    for tls in (False, True):
+        variables = dict(FRONTEND_VARS, __frontend_tls_on=tls, __frontend_redirects=[], frontend_tls_result=TLS_RESULT)
+        buffered = render("nginx-frontend.conf.j2", **variables)
+        logs = [line.strip() for line in buffered.splitlines() if line.strip().startswith("access_log ")]
+        assert logs and all(line == "access_log /var/log/nginx/sharedhost-access.log combined buffer=64k flush=1s;"
+                            for line in logs), logs
+        variables["frontend_buffered_logs"] = False
+        plain = render("nginx-frontend.conf.j2", **variables)
+        assert "buffer=" not in plain and "access_log /var/log/nginx/sharedhost-access.log;" in plain
 
 
 def test_frontend_template_with_tls_serves_each_certificate_and_redirects():
