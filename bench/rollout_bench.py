@@ -14,8 +14,12 @@ real hosts each bring their own CPUs: without it a lone test host has every
 core of the machine to itself while 4 hosts share them, and the comparison
 measures the machine, not the rollout. --host-cpus 0 runs them unbounded.
 
+With --profile DIR each run writes its per-task CPU profile (callback
+bench/callback_plugins/sharedhost_cpu_profile.py: wall, CPU inside the test
+hosts, busy time of the machine) to DIR/<hosts>-<serial or default>-<first|again>.txt.
+
 Usage: .venv/bin/python bench/rollout_bench.py [--users 100] [--hosts 4] [--host-cpus 0.4] [--no-default-batches]
-                                               [--markdown]
+                                               [--profile DIR] [--markdown]
 Runs only against the project's own podman test hosts (sharedhost-bench-fleet-N), removed afterwards.
 """
 import argparse
@@ -35,13 +39,21 @@ def users_for(host_index, count):
             for n in range(count)]
 
 
-def rollout(workdir, names, count, serial):
+PROFILE_DIR = None
+
+
+def rollout(workdir, names, count, serial, label):
     inventory = os.path.join(workdir, "hosts-%d.yml" % len(names))
     with open(inventory, "w") as handle:
         json.dump({"sharedhost_servers": {"hosts": dict((name, {
             "ansible_connection": "podman_pipelined", "ansible_python_interpreter": "/usr/bin/python3",
             "sharedhost_users": users_for(index, count)}) for index, name in enumerate(names))}}, handle)
     env = ansible_env(ANSIBLE_FORKS="4")
+    if PROFILE_DIR:
+        env.update(ANSIBLE_CALLBACK_PLUGINS=os.path.join(ROOT, "bench", "callback_plugins"),
+                   ANSIBLE_CALLBACKS_ENABLED="sharedhost_cpu_profile",
+                   SHAREDHOST_CPU_PROFILE=os.path.join(PROFILE_DIR, "%d-%s-%s.txt" % (
+                       len(names), "default" if serial is None else serial, label)))
     args = [os.path.join(BIN, "ansible-playbook"), "-i", inventory, os.path.join(ROOT, "playbooks", "site.yml")]
     if serial is not None:
         args += ["-e", "sharedhost_serial=%s" % serial]
@@ -60,8 +72,8 @@ def measure(names, count, serial, host_cpus):
         start_host(name, "trixie", extra)
     try:
         with tempfile.TemporaryDirectory() as workdir:
-            first, _changed = rollout(workdir, names, count, serial)
-            again, changed = rollout(workdir, names, count, serial)
+            first, _changed = rollout(workdir, names, count, serial, "first")
+            again, changed = rollout(workdir, names, count, serial, "again")
     finally:
         for name in names:
             sh("podman", "rm", "-f", "-t", "0", name, check=False)
@@ -69,13 +81,18 @@ def measure(names, count, serial, host_cpus):
 
 
 def main():
+    global PROFILE_DIR  # pylint: disable=global-statement
     parser = argparse.ArgumentParser()
     parser.add_argument("--users", type=int, default=100)
     parser.add_argument("--hosts", type=int, default=4)
     parser.add_argument("--host-cpus", type=float, default=0.4, help="CPU budget of each test host (0: none)")
     parser.add_argument("--no-default-batches", action="store_true", help="skip the run with the default batches")
+    parser.add_argument("--profile", metavar="DIR", help="write each run's per-task CPU profile here")
     parser.add_argument("--markdown", action="store_true")
     opts = parser.parse_args()
+    if opts.profile:
+        PROFILE_DIR = os.path.abspath(opts.profile)
+        os.makedirs(PROFILE_DIR, exist_ok=True)
     fleet = ["sharedhost-bench-fleet-%d" % n for n in range(opts.hosts)]
     rows = [("1 host", measure(fleet[:1], opts.users, None, opts.host_cpus))]
     rows.append(("%d hosts, one batch (serial 0)" % opts.hosts, measure(fleet, opts.users, 0, opts.host_cpus)))
