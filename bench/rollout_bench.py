@@ -39,21 +39,16 @@ def users_for(host_index, count):
             for n in range(count)]
 
 
-PROFILE_DIR = None
-
-
-def rollout(workdir, names, count, serial, label):
+def rollout(workdir, names, count, serial, profile):
     inventory = os.path.join(workdir, "hosts-%d.yml" % len(names))
     with open(inventory, "w") as handle:
         json.dump({"sharedhost_servers": {"hosts": dict((name, {
             "ansible_connection": "podman_pipelined", "ansible_python_interpreter": "/usr/bin/python3",
             "sharedhost_users": users_for(index, count)}) for index, name in enumerate(names))}}, handle)
     env = ansible_env(ANSIBLE_FORKS="4")
-    if PROFILE_DIR:
+    if profile:  # the file this run's per-task CPU profile goes to
         env.update(ANSIBLE_CALLBACK_PLUGINS=os.path.join(ROOT, "bench", "callback_plugins"),
-                   ANSIBLE_CALLBACKS_ENABLED="sharedhost_cpu_profile",
-                   SHAREDHOST_CPU_PROFILE=os.path.join(PROFILE_DIR, "%d-%s-%s.txt" % (
-                       len(names), "default" if serial is None else serial, label)))
+                   ANSIBLE_CALLBACKS_ENABLED="sharedhost_cpu_profile", SHAREDHOST_CPU_PROFILE=profile)
     args = [os.path.join(BIN, "ansible-playbook"), "-i", inventory, os.path.join(ROOT, "playbooks", "site.yml")]
     if serial is not None:
         args += ["-e", "sharedhost_serial=%s" % serial]
@@ -66,14 +61,19 @@ def rollout(workdir, names, count, serial, label):
     return elapsed, changed
 
 
-def measure(names, count, serial, host_cpus):
-    extra = ("--cpus", str(host_cpus)) if host_cpus else ()
+def measure(names, count, serial, opts):
+    extra = ("--cpus", str(opts.host_cpus)) if opts.host_cpus else ()
+
+    def profile(label):
+        return opts.profile and os.path.join(opts.profile, "%d-%s-%s.txt" % (
+            len(names), "default" if serial is None else serial, label))
+
     for name in names:
         start_host(name, "trixie", extra)
     try:
         with tempfile.TemporaryDirectory() as workdir:
-            first, _changed = rollout(workdir, names, count, serial, "first")
-            again, changed = rollout(workdir, names, count, serial, "again")
+            first, _changed = rollout(workdir, names, count, serial, profile("first"))
+            again, changed = rollout(workdir, names, count, serial, profile("again"))
     finally:
         for name in names:
             sh("podman", "rm", "-f", "-t", "0", name, check=False)
@@ -81,7 +81,6 @@ def measure(names, count, serial, host_cpus):
 
 
 def main():
-    global PROFILE_DIR  # pylint: disable=global-statement
     parser = argparse.ArgumentParser()
     parser.add_argument("--users", type=int, default=100)
     parser.add_argument("--hosts", type=int, default=4)
@@ -91,14 +90,14 @@ def main():
     parser.add_argument("--markdown", action="store_true")
     opts = parser.parse_args()
     if opts.profile:
-        PROFILE_DIR = os.path.abspath(opts.profile)
-        os.makedirs(PROFILE_DIR, exist_ok=True)
+        opts.profile = os.path.abspath(opts.profile)
+        os.makedirs(opts.profile, exist_ok=True)
     fleet = ["sharedhost-bench-fleet-%d" % n for n in range(opts.hosts)]
-    rows = [("1 host", measure(fleet[:1], opts.users, None, opts.host_cpus))]
-    rows.append(("%d hosts, one batch (serial 0)" % opts.hosts, measure(fleet, opts.users, 0, opts.host_cpus)))
+    rows = [("1 host", measure(fleet[:1], opts.users, None, opts))]
+    rows.append(("%d hosts, one batch (serial 0)" % opts.hosts, measure(fleet, opts.users, 0, opts)))
     if not opts.no_default_batches:
         rows.append(("%d hosts, default batches (1, then 25 %%)" % opts.hosts,
-                     measure(fleet, opts.users, None, opts.host_cpus)))
+                     measure(fleet, opts.users, None, opts)))
     print("CPU budget of each test host: %s" % ("%.2f cores" % opts.host_cpus if opts.host_cpus else "none"))
     base = rows[0][1][0]
     if opts.markdown:
